@@ -1,0 +1,298 @@
+"""Keras layers: LIF, DenseLIF and the non-spiking LeakyReadout.
+
+All take input currents shaped (batch, time, ...features) and keep one trainable leak per
+feature of the last axis (per channel after a convolution). They are thin: weights here,
+the update in :mod:`lifsg.neuron`.
+"""
+
+import math
+
+import keras
+import numpy as np
+from keras import ops
+
+from lifsg import neuron, surrogates
+
+REDUCTIONS = ("last", "mean", "max", None)
+
+
+@keras.saving.register_keras_serializable(package="lifsg")
+class UnitInterval(keras.constraints.Constraint):
+    """Keeps a weight within [0, 1] after each optimizer step (used for the leak)."""
+
+    def __call__(self, w):
+        return ops.clip(w, 0.0, 1.0)
+
+    def get_config(self):
+        return {}
+
+
+def _check_leak(w_leak):
+    """Validate an explicit leak (scalar or per-feature list) in [0, 1]; return it as given."""
+    values = np.asarray(w_leak, dtype="float64")
+    if values.ndim > 1 or values.size == 0:
+        raise ValueError(f"w_leak must be a number or a 1-D list, got shape {values.shape}")
+    if not np.all(np.isfinite(values)) or np.any(values < 0) or np.any(values > 1):
+        raise ValueError(f"w_leak must lie in [0, 1] (0: perfect integrator), got {w_leak}")
+    return values.tolist()
+
+
+class _TimeLayer(keras.layers.Layer):
+    """Shared machinery: input checks, an optional Dense in front, the per-feature leak.
+
+    units: features of the Dense applied at every time step, or None for no Dense (only
+        where ``has_dense``).
+    w_leak: fixed initial leak in [0, 1] (number or one per feature); overrides
+        ``w_leak_initializer`` when given.
+    """
+
+    has_dense = False
+
+    def __init__(
+        self,
+        units=None,
+        w_leak=None,
+        w_leak_initializer="zeros",
+        trainable_leak=True,
+        use_bias=True,
+        kernel_initializer="glorot_uniform",
+        bias_initializer="zeros",
+        kernel_regularizer=None,
+        bias_regularizer=None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        if units is not None and not self.has_dense:
+            raise TypeError(f"{type(self).__name__} takes no units; use DenseLIF")
+        if units is not None and (not isinstance(units, int) or units < 1):
+            raise ValueError(f"units must be a positive integer, got {units!r}")
+        self.units = units
+        self.w_leak_value = None if w_leak is None else _check_leak(w_leak)
+        self.w_leak_initializer = keras.initializers.get(w_leak_initializer)
+        self.trainable_leak = bool(trainable_leak)
+        self.use_bias = bool(use_bias)
+        self.kernel_initializer = keras.initializers.get(kernel_initializer)
+        self.bias_initializer = keras.initializers.get(bias_initializer)
+        self.kernel_regularizer = keras.regularizers.get(kernel_regularizer)
+        self.bias_regularizer = keras.regularizers.get(bias_regularizer)
+
+    def _check_input_shape(self, input_shape):
+        if len(input_shape) < 3:
+            raise ValueError(
+                f"{type(self).__name__} expects input shaped (batch, time, ...features) of rank"
+                f" >= 3, got shape {tuple(input_shape)}"
+            )
+        if input_shape[1] == 0:
+            raise ValueError(f"{type(self).__name__}: the time axis has length 0")
+        if input_shape[-1] is None:
+            raise ValueError(f"{type(self).__name__}: the last axis must be known")
+
+    def build(self, input_shape):
+        self._check_input_shape(input_shape)
+        features = input_shape[-1]
+        if self.units is not None:
+            self.kernel = self.add_weight(
+                name="kernel",
+                shape=(features, self.units),
+                initializer=self.kernel_initializer,
+                regularizer=self.kernel_regularizer,
+            )
+            self.bias = (
+                self.add_weight(
+                    name="bias",
+                    shape=(self.units,),
+                    initializer=self.bias_initializer,
+                    regularizer=self.bias_regularizer,
+                )
+                if self.use_bias
+                else None
+            )
+            features = self.units
+        self.features = features
+        init = self.w_leak_initializer
+        if self.w_leak_value is not None:
+            value = np.broadcast_to(np.asarray(self.w_leak_value), (features,))
+            init = keras.initializers.Constant(value)
+        self.w_leak = self.add_weight(
+            name="w_leak",
+            shape=(features,),
+            initializer=init,
+            constraint=UnitInterval(),
+            trainable=self.trainable_leak,
+        )
+
+    def _currents(self, inputs):
+        """Input currents: the Dense transform at every step, or the inputs themselves."""
+        if self.units is None:
+            return inputs
+        x = ops.matmul(inputs, ops.cast(self.kernel, self.compute_dtype))
+        if self.bias is not None:
+            x = x + ops.cast(self.bias, self.compute_dtype)
+        return x
+
+    def _decay(self):
+        return 1.0 - ops.cast(self.w_leak, self.compute_dtype)
+
+    def compute_output_shape(self, input_shape):
+        shape = tuple(input_shape)
+        return shape[:-1] + (self.features if self.built else self.units or shape[-1],)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            w_leak=self.w_leak_value,
+            w_leak_initializer=keras.initializers.serialize(self.w_leak_initializer),
+            trainable_leak=self.trainable_leak,
+        )
+        if self.has_dense:
+            config.update(
+                units=self.units,
+                use_bias=self.use_bias,
+                kernel_initializer=keras.initializers.serialize(self.kernel_initializer),
+                bias_initializer=keras.initializers.serialize(self.bias_initializer),
+                kernel_regularizer=keras.regularizers.serialize(self.kernel_regularizer),
+                bias_regularizer=keras.regularizers.serialize(self.bias_regularizer),
+            )
+        return config
+
+
+@keras.saving.register_keras_serializable(package="lifsg")
+class LIF(_TimeLayer):
+    """Leaky-integrate-and-fire neurons over time (paper equation, :mod:`lifsg.neuron`).
+
+    Input: currents (batch, time, ...features), rank >= 3, e.g. the output of a Dense or
+    Conv2D applied per time step. Output: spikes (0/1) of the same shape, or the membrane
+    potential if ``return_potential``.
+
+    Args:
+        threshold: firing threshold (default 1.0), one value per feature when trainable.
+        trainable_threshold: learn the threshold (default False).
+        w_leak: fixed initial leak in [0, 1]; otherwise drawn by ``w_leak_initializer``
+            (default uniform in [0, 0.1], the original code's choice with dt = 1).
+        trainable_leak: learn the per-feature leak (default True); kept in [0, 1].
+        surrogate: name, :class:`lifsg.surrogates.Surrogate` or callable (default "flat").
+        reset: "delayed" (the paper's rule, default), "subtract" or "zero".
+        return_potential: return V instead of spikes.
+    """
+
+    def __init__(
+        self,
+        threshold=1.0,
+        trainable_threshold=False,
+        w_leak=None,
+        w_leak_initializer=None,
+        trainable_leak=True,
+        surrogate="flat",
+        reset="delayed",
+        return_potential=False,
+        **kwargs,
+    ):
+        if w_leak_initializer is None:
+            w_leak_initializer = keras.initializers.RandomUniform(0.0, 0.1)
+        super().__init__(
+            w_leak=w_leak,
+            w_leak_initializer=w_leak_initializer,
+            trainable_leak=trainable_leak,
+            **kwargs,
+        )
+        threshold = float(threshold)
+        if not math.isfinite(threshold) or threshold <= 0:
+            raise ValueError(f"threshold must be a finite number > 0, got {threshold}")
+        self.threshold = threshold
+        self.trainable_threshold = bool(trainable_threshold)
+        self.surrogate = surrogates.get(surrogate)
+        self.reset = neuron.check_reset(reset)
+        self.return_potential = bool(return_potential)
+
+    def build(self, input_shape):
+        super().build(input_shape)
+        if self.trainable_threshold:
+            self.threshold_weight = self.add_weight(
+                name="threshold",
+                shape=(self.features,),
+                initializer=keras.initializers.Constant(self.threshold),
+            )
+
+    def _threshold(self):
+        if self.trainable_threshold:
+            return ops.cast(self.threshold_weight, self.compute_dtype)
+        return self.threshold
+
+    def call(self, inputs):
+        return neuron.lif_loop(
+            self._currents(inputs),
+            self._decay(),
+            self._threshold(),
+            self.surrogate,
+            self.reset,
+            self.return_potential,
+        )
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            threshold=self.threshold,
+            trainable_threshold=self.trainable_threshold,
+            surrogate=surrogates.serialize(self.surrogate),
+            reset=self.reset,
+            return_potential=self.return_potential,
+        )
+        return config
+
+
+@keras.saving.register_keras_serializable(package="lifsg")
+class DenseLIF(LIF):
+    """A Dense layer applied at every time step followed by :class:`LIF`, as one layer.
+
+    Input (batch, time, ...in_features) -> spikes (batch, time, ...units). Exposes ``kernel``
+    (in_features, units), ``bias`` (units,) and ``w_leak`` (units,). Other arguments as LIF,
+    plus the usual Dense ones (use_bias, kernel/bias initializer and regularizer).
+    """
+
+    has_dense = True
+
+    def __init__(self, units, **kwargs):
+        super().__init__(units=units, **kwargs)
+
+
+@keras.saving.register_keras_serializable(package="lifsg")
+class LeakyReadout(_TimeLayer):
+    """Non-spiking leaky integrator read-out: ``V_t = ReLU(x_t + (1 - w_leak) * V_{t-1})``.
+
+    Input (batch, time, ...features). With ``units`` a Dense is applied at every step first.
+    Output: V reduced over time by ``reduce`` ("last", default: V at the last step; "mean";
+    "max"; None: the whole sequence), then ``activation`` (e.g. "softmax").
+    The leak is trainable and starts at ``w_leak_initializer`` (default zeros, as in the
+    authors' code).
+    """
+
+    has_dense = True
+
+    def __init__(self, units=None, reduce="last", activation=None, **kwargs):
+        super().__init__(units=units, **kwargs)
+        if reduce not in REDUCTIONS:
+            raise ValueError(f"unknown reduce {reduce!r}; valid: {REDUCTIONS}")
+        self.reduce = reduce
+        self.activation = keras.activations.get(activation)
+
+    def call(self, inputs):
+        v = neuron.leaky_integrator_loop(self._currents(inputs), self._decay())
+        if self.reduce == "last":
+            v = v[:, -1]
+        elif self.reduce == "mean":
+            v = ops.mean(v, axis=1)
+        elif self.reduce == "max":
+            v = ops.max(v, axis=1)
+        return self.activation(v)
+
+    def compute_output_shape(self, input_shape):
+        shape = super().compute_output_shape(input_shape)
+        return shape if self.reduce is None else shape[:1] + shape[2:]
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            reduce=self.reduce,
+            activation=keras.activations.serialize(self.activation),
+        )
+        return config
