@@ -110,6 +110,13 @@ class PoissonEncoder(_Encoder):
         u = keras.random.uniform(shape, seed=self.seed_generator, dtype=self.compute_dtype)
         return ops.cast(ops.less(u, p[:, None, :]), self.compute_dtype)
 
+    def save_own_variables(self, store):
+        """Save the random generator's state, so a loaded model continues the same draws."""
+        store["seed_state"] = ops.convert_to_numpy(self.seed_generator.state)
+
+    def load_own_variables(self, store):
+        self.seed_generator.state.assign(store["seed_state"])
+
     def get_config(self):
         config = super().get_config()
         config.update(factor=self.factor, dt=self.dt, seed=self.seed)

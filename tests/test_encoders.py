@@ -1,0 +1,114 @@
+"""Spike encoders: shapes, statistics, the latency formula, reproducibility, bad input."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import lifsg
+
+ENCODERS = {
+    "poisson": lambda: lifsg.PoissonEncoder(steps=50, factor=1.0, dt=0.5, seed=3),
+    "latency": lambda: lifsg.LatencyEncoder(steps=50, tau=1.0, threshold=0.2),
+    "constant": lambda: lifsg.ConstantEncoder(steps=50, factor=2.0, dt=0.25),
+}
+
+
+@pytest.mark.parametrize("name", sorted(ENCODERS))
+def test_shapes_flatten_and_dtype(name, rng):
+    images = rng.uniform(0, 1, (3, 4, 5)).astype("float32")
+    encoder = ENCODERS[name]()
+    out = encoder(images)
+    assert out.shape == (3, 50, 20) and out.dtype == "float32"
+    assert encoder.compute_output_shape((None, 4, 5)) == (None, 50, 20)
+    flat = ENCODERS[name]()(images.reshape(3, 20))
+    if name != "poisson":
+        np.testing.assert_array_equal(out.numpy(), flat.numpy())
+
+
+def test_poisson_rate_and_reproducibility(rng):
+    x = np.repeat(np.linspace(0, 1, 11)[None], 400, axis=0).astype("float32")
+    encoder = lifsg.PoissonEncoder(steps=50, factor=1.0, dt=0.5, seed=3)
+    spikes = encoder(x).numpy()
+    assert set(np.unique(spikes)) <= {0.0, 1.0}
+    rate = spikes.mean(axis=(0, 1))
+    expected = np.linspace(0, 1, 11) * 0.5
+    assert np.all(np.abs(rate - expected) <= 4 * np.sqrt(expected * (1 - expected) / 20000) + 1e-9)
+    assert rate[0] == 0.0
+    again = lifsg.PoissonEncoder(steps=50, factor=1.0, dt=0.5, seed=3)(x).numpy()
+    np.testing.assert_array_equal(spikes, again)
+    assert not np.array_equal(spikes, encoder(x).numpy())  # the generator advances
+
+
+def test_poisson_paper_setting_is_sparse(rng):
+    x = rng.uniform(0, 1, (50, 784)).astype("float32")
+    spikes = lifsg.PoissonEncoder(steps=100, factor=1.0, dt=0.005, seed=0)(x).numpy()
+    assert spikes.sum(axis=1).max() <= 8  # at most ~0.5 expected spikes per white pixel
+    assert spikes.mean() < 0.005
+
+
+def test_latency_formula_and_window():
+    x = np.array([[0.0, 0.2, 0.21, 0.3, 0.5, 1.0]], "float32")
+    steps = 100
+    out = lifsg.LatencyEncoder(steps=steps, tau=1.0, threshold=0.2)(x).numpy()[0]
+    assert out.shape == (steps, 6)
+    assert np.all(out.sum(axis=0) <= 1)
+    expected = {
+        3: np.floor(np.log(0.3 / 0.1) * steps),
+        4: np.floor(np.log(0.5 / 0.3) * steps),
+        5: np.floor(np.log(1.0 / 0.8) * steps),
+    }
+    for unit in range(6):
+        times = np.flatnonzero(out[:, unit])
+        if unit in expected and expected[unit] < steps:
+            assert times.tolist() == [expected[unit]]
+        else:  # at or below threshold, or beyond the window: no spike, nothing outside
+            assert times.size == 0
+    assert np.flatnonzero(out[:, 5]) == [22]
+
+
+def test_latency_with_short_window_writes_nothing_outside():
+    x = np.linspace(0.2, 1.0, 81)[None].astype("float32")
+    out = lifsg.LatencyEncoder(steps=5, tau=1.0)(x).numpy()
+    assert out.shape == (1, 5, 81) and out.sum() == (out.sum(axis=1) == 1).sum()
+
+
+def test_constant_current_is_tiled():
+    x = np.array([[0.0, 0.4, 1.0]], "float32")
+    out = lifsg.ConstantEncoder(steps=4, factor=2.0, dt=0.25)(x).numpy()
+    np.testing.assert_allclose(out[0], np.tile([0.0, 0.2, 0.5], (4, 1)))
+
+
+@pytest.mark.parametrize("name", sorted(ENCODERS))
+@pytest.mark.parametrize("bad", [1.5, -0.1, np.nan])
+def test_bad_intensities_raise_eagerly(name, bad):
+    x = np.full((2, 3), 0.5, "float32")
+    x[1, 2] = bad
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        ENCODERS[name]()(x)
+
+
+def test_bad_intensities_raise_in_a_graph():
+    encoder = lifsg.ConstantEncoder(steps=3)
+    fn = tf.function(lambda x: encoder(x))
+    fn(tf.constant([[0.5]]))
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"\[0, 1\]"):
+        fn(tf.constant([[2.0]]))
+
+
+def test_bad_encoder_arguments():
+    with pytest.raises(ValueError, match="steps"):
+        lifsg.PoissonEncoder(steps=0)
+    with pytest.raises(ValueError, match="probabilities above 1"):
+        lifsg.PoissonEncoder(steps=5, factor=3.0, dt=0.5)
+    with pytest.raises(ValueError, match="threshold"):
+        lifsg.LatencyEncoder(steps=5, threshold=1.0)
+    with pytest.raises(ValueError, match="batch"):
+        lifsg.ConstantEncoder(steps=5)(np.zeros(3, "float32"))
+
+
+@pytest.mark.parametrize("name", sorted(ENCODERS))
+def test_config_round_trip(name):
+    encoder = ENCODERS[name]()
+    clone = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(encoder))
+    assert clone.get_config() == encoder.get_config()

@@ -1,0 +1,175 @@
+"""Keras behaviour of the layers: shapes, gradients, saving, dtype policies, bad input."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import lifsg
+
+LAYERS = {
+    "LIF": lambda: lifsg.LIF(surrogate="superspike", reset="subtract", w_leak=0.2),
+    "LIF-trainable-threshold": lambda: lifsg.LIF(trainable_threshold=True, threshold=0.7),
+    "DenseLIF": lambda: lifsg.DenseLIF(5, surrogate=lifsg.surrogates.get("esser", beta=4.0)),
+    "LeakyReadout": lambda: lifsg.LeakyReadout(3, reduce="mean", activation="softmax"),
+    "LeakyReadout-seq": lambda: lifsg.LeakyReadout(reduce=None, w_leak=[0.1, 0.2, 0.3, 0.4]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(LAYERS))
+def test_config_round_trip(name):
+    layer = LAYERS[name]()
+    layer.build((None, 7, 4))
+    config = layer.get_config()
+    clone = type(layer).from_config(config)
+    assert clone.get_config() == config
+
+
+@pytest.mark.parametrize("name", sorted(LAYERS))
+def test_keras_file_round_trip(name, tmp_path, rng):
+    inputs = keras.Input((7, 4))
+    model = keras.Model(inputs, LAYERS[name]()(inputs))
+    x = rng.uniform(0, 1, (3, 7, 4)).astype("float32")
+    path = tmp_path / "m.keras"
+    model.save(path)
+    loaded = keras.models.load_model(path)
+    np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
+    assert type(loaded.layers[-1]) is type(model.layers[-1])
+
+
+def test_model_in_a_few_lines(tmp_path, rng):
+    """The issue's example: encoder -> DenseLIF -> read-out, fit, save, load."""
+    model = keras.Sequential(
+        [
+            keras.Input((28, 28)),
+            lifsg.PoissonEncoder(steps=20, seed=1),
+            lifsg.DenseLIF(32),
+            lifsg.LeakyReadout(10, activation="softmax"),
+        ]
+    )
+    model.compile("adam", "sparse_categorical_crossentropy")
+    x = rng.uniform(0, 1, (64, 28, 28)).astype("float32")
+    y = rng.integers(0, 10, 64)
+    history = model.fit(x, y, epochs=2, batch_size=32, verbose=0)
+    assert np.all(np.isfinite(history.history["loss"]))
+    model.save(tmp_path / "m.keras")
+    loaded = keras.models.load_model(tmp_path / "m.keras")
+    # The Poisson seed generator state is saved with the weights: the next draw is identical.
+    np.testing.assert_array_equal(loaded.predict(x[:8], verbose=0), model.predict(x[:8], verbose=0))
+
+
+def test_gradients_reach_every_weight(rng):
+    layer = lifsg.DenseLIF(6, trainable_threshold=True, surrogate="sigmoid")
+    readout = lifsg.LeakyReadout(2)
+    x = tf.constant(rng.uniform(0, 1, (4, 12, 5)).astype("float32"))
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_sum(readout(layer(x)))
+    weights = layer.trainable_weights + readout.trainable_weights
+    names = sorted(w.path.split("/")[-1] for w in weights)
+    assert names == ["bias", "bias", "kernel", "kernel", "threshold", "w_leak", "w_leak"]
+    for w, g in zip(weights, tape.gradient(loss, weights)):
+        assert g is not None and np.any(g.numpy() != 0), w.path
+
+
+def test_convolutional_input_has_a_leak_per_channel(rng):
+    x = rng.uniform(0, 1.5, (2, 6, 5, 5, 3)).astype("float32")
+    layer = lifsg.LIF(w_leak=[0.0, 0.5, 1.0])
+    y = layer(x)
+    assert y.shape == x.shape and layer.w_leak.shape == (3,)
+    flat = lifsg.LIF(w_leak=[0.0, 0.5, 1.0])(x.transpose(0, 2, 3, 1, 4).reshape(50, 6, 3))
+    np.testing.assert_array_equal(
+        y.numpy().transpose(0, 2, 3, 1, 4).reshape(50, 6, 3), flat.numpy()
+    )
+
+
+def test_hybrid_conv_model(rng):
+    model = keras.Sequential(
+        [
+            keras.Input((8, 28, 28, 1)),
+            keras.layers.TimeDistributed(keras.layers.Conv2D(4, 3, strides=2)),
+            lifsg.LIF(),
+            keras.layers.Reshape((8, -1)),
+            lifsg.LeakyReadout(10, activation="softmax"),
+        ]
+    )
+    out = model(rng.uniform(0, 1, (2, 8, 28, 28, 1)).astype("float32"))
+    assert out.shape == (2, 10)
+    np.testing.assert_allclose(out.numpy().sum(axis=1), 1.0, rtol=1e-5)
+
+
+def test_leak_constraint_keeps_unit_interval():
+    layer = lifsg.LIF(w_leak=0.5)
+    layer.build((None, 3, 2))
+    assert layer.w_leak.constraint is not None
+    np.testing.assert_array_equal(layer.w_leak.constraint(np.array([-0.5, 1.5])), [0.0, 1.0])
+
+
+def test_eager_and_graph_agree(rng):
+    layer = lifsg.DenseLIF(8, surrogate="esser")
+    x = tf.constant(rng.uniform(0, 1, (3, 20, 4)).astype("float32"))
+
+    def run(x):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = layer(x)
+            loss = tf.reduce_sum(y * tf.range(20, dtype=y.dtype)[None, :, None])
+        return y, tape.gradient(loss, [x, layer.kernel, layer.w_leak])
+
+    eager = run(x)
+    graph = tf.function(run)(x)
+    np.testing.assert_array_equal(eager[0].numpy(), graph[0].numpy())
+    for a, b in zip(eager[1], graph[1]):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])
+def test_dtype_policies(policy, rng):
+    keras.config.set_dtype_policy(policy)
+    try:
+        model = keras.Sequential(
+            [
+                keras.Input((10,)),
+                lifsg.ConstantEncoder(steps=6),
+                lifsg.DenseLIF(8),
+                lifsg.LeakyReadout(3, activation="softmax", dtype="float32"),
+            ]
+        )
+        compute = keras.mixed_precision.dtype_policy().compute_dtype
+        assert model.layers[0].compute_dtype == compute
+        x = rng.uniform(0, 1, (5, 10)).astype("float32")
+        assert model.layers[0](x).dtype == compute
+        assert model.layers[1](model.layers[0](x)).dtype == compute
+        assert model.layers[1].kernel.dtype == "float32"
+        model.compile("adam", "sparse_categorical_crossentropy")
+        model.fit(x, np.arange(5) % 3, epochs=1, verbose=0)
+    finally:
+        keras.config.set_dtype_policy("float32")
+
+
+BAD_CONSTRUCTORS = [
+    (lambda: lifsg.LIF(w_leak=-0.1), ValueError, "w_leak"),
+    (lambda: lifsg.LIF(w_leak=1.5), ValueError, "w_leak"),
+    (lambda: lifsg.LIF(w_leak=float("nan")), ValueError, "w_leak"),
+    (lambda: lifsg.LIF(reset="soft"), ValueError, "reset"),
+    (lambda: lifsg.LIF(surrogate=7), TypeError, "callable"),
+    (lambda: lifsg.LIF(threshold=0.0), ValueError, "threshold"),
+    (lambda: lifsg.LIF(units=3), TypeError, "DenseLIF"),
+    (lambda: lifsg.DenseLIF(0), ValueError, "units"),
+    (lambda: lifsg.LeakyReadout(reduce="sum"), ValueError, "reduce"),
+]
+
+
+@pytest.mark.parametrize("make, error, words", BAD_CONSTRUCTORS)
+def test_bad_arguments(make, error, words):
+    with pytest.raises(error, match=words):
+        make()
+
+
+def test_bad_input_shapes():
+    with pytest.raises(ValueError, match="rank >= 3"):
+        lifsg.LIF()(np.zeros((2, 3), "float32"))
+    with pytest.raises(ValueError, match="time axis has length 0"):
+        lifsg.DenseLIF(3)(np.zeros((2, 0, 3), "float32"))
+    layer = lifsg.LIF(w_leak=[0.1, 0.2])
+    with pytest.raises(ValueError):
+        layer(np.zeros((1, 3, 5), "float32"))
