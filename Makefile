@@ -1,0 +1,38 @@
+# lifsg: the two commands of the README, and helpers. Each target sets up its own virtual
+# environment in .venv (Python 3.11) from the pinned requirements files.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: figures test data lab lint clean-venv
+
+$(BIN)/activate: requirements.txt requirements-dev.txt pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	touch $(BIN)/activate
+
+## Reproduce every figure and table into figures/ and results/ (paper mode).
+figures: $(BIN)/activate
+	$(BIN)/python -m lifsg.data fetch mnist
+	$(BIN)/python tools/run_notebooks.py
+
+## Run the tests (unit tests, every notebook in QUICK mode, browser tests if chromium exists).
+test: $(BIN)/activate
+	$(BIN)/python -m pytest
+
+## Fetch the real MNIST files into data/mnist (checked against the official digests).
+data: $(BIN)/activate
+	$(BIN)/python -m lifsg.data fetch mnist
+
+## Open the notebooks in JupyterLab.
+lab: $(BIN)/activate
+	$(BIN)/jupyter lab --notebook-dir=notebooks $(if $(filter 0,$(shell id -u)),--allow-root)
+
+lint: $(BIN)/activate
+	$(BIN)/ruff check lifsg tests tools
+	$(BIN)/ruff format --check lifsg tests tools
+
+clean-venv:
+	rm -rf $(VENV)
