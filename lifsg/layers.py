@@ -111,8 +111,12 @@ class _TimeLayer(keras.layers.Layer):
         self.features = features
         init = self.w_leak_initializer
         if self.w_leak_value is not None:
-            value = np.broadcast_to(np.asarray(self.w_leak_value), (features,))
-            init = keras.initializers.Constant(value)
+            value = np.asarray(self.w_leak_value)
+            if value.size not in (1, features):
+                raise ValueError(
+                    f"{type(self).__name__}: w_leak has {value.size} values for {features} features"
+                )
+            init = keras.initializers.Constant(np.broadcast_to(value, (features,)))
         self.w_leak = self.add_weight(
             name="w_leak",
             shape=(features,),

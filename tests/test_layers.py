@@ -171,5 +171,5 @@ def test_bad_input_shapes():
     with pytest.raises(ValueError, match="time axis has length 0"):
         lifsg.DenseLIF(3)(np.zeros((2, 0, 3), "float32"))
     layer = lifsg.LIF(w_leak=[0.1, 0.2])
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="2 values for 5 features"):
         layer(np.zeros((1, 3, 5), "float32"))
