@@ -1,0 +1,658 @@
+"""Configured training runs: build, train with per-epoch checkpoints and resume, evaluate.
+
+A run is described by a :class:`RunConfig`. :func:`build_model` turns it into a complete Keras
+model (encoder included) that maps images in [0, 1] shaped (N, 28, 28) to class probabilities.
+:func:`train` fits any such model with the paper's schedule (Adam, learning rate x ``lr_factor``
+after ``lr_patience`` epochs without improvement of the training loss), saves a checkpoint
+(model with optimizer state, history, epoch, scheduler state) after every epoch in ``run_dir``
+and, when started again after an interruption, continues from the last completed epoch. When
+the run is complete it writes ``<results_dir>/<name>.json`` and ``<results_dir>/<name>.keras``.
+
+The training loop is generic: pass another ``build`` function (config -> uncompiled model) and
+other data to reuse it (e.g. Oxford Flowers); the config only needs the fields used here.
+"""
+
+import dataclasses
+import json
+import math
+import os
+import platform
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import keras
+import numpy as np
+
+ARCHITECTURES = ("dense", "hybrid")
+ENCODINGS = ("poisson", "latency", "constant")
+LOSSES = ("mse", "crossentropy")
+CHECKPOINT = "checkpoint.keras"
+STATE = "state.json"
+
+
+@dataclass
+class RunConfig:
+    """Everything that defines one run. Defaults: the authors' original MNIST script.
+
+    name: file stem of the results (``<name>.json``, ``<name>.keras``).
+    architecture: "dense" (encoder -> DenseLIF layers -> read-out) or "hybrid" (encoder ->
+        Conv2D + LIF blocks applied per time step -> DenseLIF layers -> read-out).
+    encoding: "poisson" (rate; ``factor * dt`` spike probability per step at intensity 1),
+        "latency" (one spike per pixel, ``latency_tau``, ``latency_threshold``) or "constant"
+        (the intensity times ``factor * dt`` at every step).
+    surrogate, beta: surrogate derivative of every LIF layer (beta only for the shaped ones).
+    units: widths of the DenseLIF layers (possibly empty for hybrid).
+    conv_filters, conv_kernel, conv_downsample: the hybrid front end, one block per entry:
+        Conv2D then 2x2 max-pool of the currents ("pool") or a stride-2 Conv2D ("stride"),
+        then LIF (one leak per channel).
+    loss: "mse" on one-hot targets (the authors' choice) or "crossentropy".
+    epochs, batch_size, learning_rate, lr_patience, lr_factor, min_lr: the optimisation.
+    train_size: use only the first ``train_size`` training images (None: all).
+    validation: hold out the last ``validation`` training images; the learning-rate plateau
+        rule then watches their loss (0: it watches the training loss).
+    note: free text stored in the results (e.g. why a run is shorter than planned).
+    """
+
+    name: str = "original"
+    architecture: str = "dense"
+    encoding: str = "poisson"
+    surrogate: str = "flat"
+    beta: float = 10.0
+    seed: int = 0
+    epochs: int = 30
+    steps: int = 100
+    factor: float = 1.0
+    dt: float = 0.005
+    latency_tau: float = 1.0
+    latency_threshold: float = 0.2
+    units: tuple = (128,)
+    conv_filters: tuple = ()
+    conv_kernel: int = 3
+    conv_downsample: str = "pool"
+    classes: int = 10
+    input_shape: tuple = (28, 28)
+    loss: str = "mse"
+    batch_size: int = 256
+    learning_rate: float = 1e-3
+    lr_patience: int = 7
+    lr_factor: float = 0.1
+    min_lr: float = 0.0
+    train_size: int | None = None
+    validation: int = 0
+    note: str = ""
+    extra: dict = field(default_factory=dict)
+
+    def to_dict(self):
+        d = dataclasses.asdict(self)
+        d["units"] = list(self.units)
+        d["conv_filters"] = list(self.conv_filters)
+        d["input_shape"] = list(self.input_shape)
+        return d
+
+    @classmethod
+    def from_dict(cls, d):
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - names)
+        if unknown:
+            raise ValueError(f"unknown RunConfig fields {unknown}")
+        d = dict(d)
+        for key in ("units", "conv_filters", "input_shape"):
+            if key in d:
+                d[key] = tuple(d[key])
+        return cls(**d)
+
+    def replace(self, **changes):
+        return dataclasses.replace(self, **changes)
+
+
+def _positive_int(value, what):
+    if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"RunConfig.{what} must be a positive integer, got {value!r}")
+
+
+def validate(config):
+    """Raise ValueError with a clear message for an inconsistent config; return it."""
+    if config.architecture not in ARCHITECTURES:
+        raise ValueError(
+            f"unknown architecture {config.architecture!r}; valid: {', '.join(ARCHITECTURES)}"
+        )
+    if config.encoding not in ENCODINGS:
+        raise ValueError(f"unknown encoding {config.encoding!r}; valid: {', '.join(ENCODINGS)}")
+    if config.loss not in LOSSES:
+        raise ValueError(f"unknown loss {config.loss!r}; valid: {', '.join(LOSSES)}")
+    from lifsg import surrogates
+
+    params = {} if config.surrogate == "flat" else {"beta": config.beta}
+    surrogates.get(config.surrogate, **params)
+    for what in ("epochs", "steps", "batch_size", "classes", "conv_kernel"):
+        _positive_int(getattr(config, what), what)
+    for i, u in enumerate(config.units):
+        _positive_int(u, f"units[{i}]")
+    for i, u in enumerate(config.conv_filters):
+        _positive_int(u, f"conv_filters[{i}]")
+    if config.architecture == "dense" and not config.units:
+        raise ValueError("a dense network needs at least one DenseLIF layer (units is empty)")
+    if config.architecture == "dense" and config.conv_filters:
+        raise ValueError("conv_filters is given but architecture is 'dense'; use 'hybrid'")
+    if config.architecture == "hybrid":
+        if not config.conv_filters:
+            raise ValueError("a hybrid network needs conv_filters (e.g. (32, 64))")
+        if len(config.input_shape) not in (2, 3):
+            raise ValueError(f"hybrid needs an image input shape, got {config.input_shape}")
+    if config.conv_downsample not in ("pool", "stride"):
+        raise ValueError(f"unknown conv_downsample {config.conv_downsample!r}; valid: pool, stride")
+    if not (config.learning_rate > 0 and math.isfinite(config.learning_rate)):
+        raise ValueError(f"learning_rate must be > 0, got {config.learning_rate}")
+    if not 0 < config.lr_factor <= 1:
+        raise ValueError(f"lr_factor must lie in (0, 1], got {config.lr_factor}")
+    if config.train_size is not None:
+        _positive_int(config.train_size, "train_size")
+    if not isinstance(config.validation, int) or config.validation < 0:
+        raise ValueError(f"validation must be an integer >= 0, got {config.validation!r}")
+    return config
+
+
+def make_encoder(config):
+    """The input encoder layer of ``config`` (constant encoding: see :func:`build_model`)."""
+    from lifsg import encoders
+
+    if config.encoding == "poisson":
+        return encoders.PoissonEncoder(
+            config.steps, factor=config.factor, dt=config.dt, seed=config.seed, name="encoder"
+        )
+    if config.encoding == "latency":
+        return encoders.LatencyEncoder(
+            config.steps,
+            tau=config.latency_tau,
+            threshold=config.latency_threshold,
+            name="encoder",
+        )
+    # A constant current is the same at every step, so the (linear) layer that follows it is
+    # computed once and repeated over time: mathematically identical, ``steps`` times cheaper.
+    return encoders.ConstantEncoder(1, factor=config.factor, dt=config.dt, name="encoder")
+
+
+def _lif_kwargs(config):
+    from lifsg import surrogates
+
+    params = {} if config.surrogate == "flat" else {"beta": config.beta}
+    return {"surrogate": surrogates.get(config.surrogate, **params)}
+
+
+def _repeat_time(x, steps, name):
+    """(batch, ...features) -> (batch, steps, ...features) with built-in layers only."""
+    shape = tuple(x.shape[1:])
+    if len(shape) > 1:
+        x = keras.layers.Flatten(name=f"{name}_flat")(x)
+    x = keras.layers.RepeatVector(steps, name=f"{name}_repeat")(x)
+    if len(shape) > 1:
+        x = keras.layers.Reshape((steps, *shape), name=f"{name}_unflat")(x)
+    return x
+
+
+def build_model(config):
+    """A complete, uncompiled Keras model for ``config``: images in [0, 1] -> probabilities.
+
+    Dense: encoder (N, T, 784) -> DenseLIF(u) for u in units -> LeakyReadout(classes,
+    "last", softmax). Hybrid: encoder -> images per step (N, T, 28, 28, 1) -> for each f in
+    conv_filters: Conv2D(f) per step -> LIF (per-channel leak) -> 2x2 max-pool -> flatten ->
+    DenseLIF(u) for u in units -> LeakyReadout. With constant-current input the first linear
+    layer (Dense or Conv2D) sees the same input at every step; it is applied once and its
+    output repeated over the ``steps`` (identical result, less compute).
+    """
+    from lifsg import layers
+
+    validate(config)
+    keras.utils.set_random_seed(config.seed)
+    inputs = keras.Input(shape=tuple(config.input_shape), name="image")
+    x = make_encoder(config)(inputs)  # (N, T or 1, features)
+    lif = _lif_kwargs(config)
+    constant = config.encoding == "constant"
+    if config.architecture == "dense":
+        first, rest = config.units[0], config.units[1:]
+        if constant:
+            x = keras.layers.Reshape((x.shape[-1],), name="squeeze_time")(x)
+            x = keras.layers.Dense(first, name="dense_0")(x)
+            x = _repeat_time(x, config.steps, "dense_0")
+            x = layers.LIF(name="lif_0", **lif)(x)
+        else:
+            x = layers.DenseLIF(first, name="dense_lif_0", **lif)(x)
+        for i, units in enumerate(rest, start=1):
+            x = layers.DenseLIF(units, name=f"dense_lif_{i}", **lif)(x)
+    else:
+        shape = tuple(config.input_shape)
+        shape = shape if len(shape) == 3 else (*shape, 1)
+        k, stride = config.conv_kernel, 2 if config.conv_downsample == "stride" else 1
+        for i, filters in enumerate(config.conv_filters):
+            conv = keras.layers.Conv2D(filters, k, strides=stride, padding="same", name=f"conv_{i}")
+            pool = keras.layers.MaxPooling2D(2, name=f"pool_{i}")
+
+            def block(x, conv=conv, pool=pool):
+                x = conv(x)
+                return pool(x) if config.conv_downsample == "pool" else x
+
+            if i == 0 and constant:
+                x = keras.layers.Reshape(shape, name="to_image")(x)
+                x = _repeat_time(block(x), config.steps, "conv_0")
+            else:
+                if i == 0:
+                    x = keras.layers.Reshape((config.steps, *shape), name="to_image")(x)
+                x = keras.layers.TimeDistributed(conv, name=f"td_conv_{i}")(x)
+                if config.conv_downsample == "pool":
+                    x = keras.layers.TimeDistributed(pool, name=f"td_pool_{i}")(x)
+            x = layers.LIF(name=f"lif_conv_{i}", **lif)(x)
+        x = keras.layers.Reshape((config.steps, -1), name="flatten")(x)
+        for i, units in enumerate(config.units):
+            x = layers.DenseLIF(units, name=f"dense_lif_{i}", **lif)(x)
+    outputs = layers.LeakyReadout(
+        config.classes, reduce="last", activation="softmax", name="readout"
+    )(x)
+    return keras.Model(inputs, outputs, name=f"{config.architecture}_{config.name}")
+
+
+def compile_model(model, config):
+    """Compile with Adam and the configured loss (targets are one-hot)."""
+    loss = "mean_squared_error" if config.loss == "mse" else "categorical_crossentropy"
+    model.compile(
+        optimizer=keras.optimizers.Adam(config.learning_rate),
+        loss=loss,
+        metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")],
+    )
+    return model
+
+
+def one_hot(labels, classes):
+    return np.eye(classes, dtype="float32")[np.asarray(labels, dtype="int64")]
+
+
+def prepare_images(images):
+    """uint8 images (0..255) -> float32 in [0, 1]; float input is checked and passed on."""
+    images = np.asarray(images)
+    if images.dtype == np.uint8:
+        return images.astype("float32") / 255.0
+    images = images.astype("float32")
+    if images.size and (images.min() < 0 or images.max() > 1):
+        raise ValueError("float images must already be scaled to [0, 1]")
+    return images
+
+
+class Plateau:
+    """Keras' ReduceLROnPlateau rule (mode min, no cooldown) with a state that can be saved.
+
+    After ``patience`` epochs in a row without the monitored value falling below the best
+    seen, the learning rate is multiplied by ``factor`` (not below ``min_lr``).
+    """
+
+    def __init__(self, patience, factor, min_lr=0.0, min_delta=1e-4, best=math.inf, wait=0):
+        self.patience, self.factor = patience, factor
+        self.min_lr, self.min_delta = min_lr, min_delta
+        self.best, self.wait = best, wait
+
+    def update(self, value, lr):
+        """Return the learning rate to use next, given this epoch's monitored ``value``."""
+        if value < self.best - self.min_delta:
+            self.best, self.wait = value, 0
+            return lr
+        self.wait += 1
+        if self.wait >= self.patience:
+            self.wait = 0
+            return max(lr * self.factor, self.min_lr)
+        return lr
+
+    def state(self):
+        return {"best": self.best, "wait": self.wait}
+
+
+def versions():
+    import tensorflow as tf
+
+    import lifsg
+
+    return {
+        "lifsg": lifsg.__version__,
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+        "numpy": np.__version__,
+        "python": platform.python_version(),
+        "backend": keras.backend.backend(),
+    }
+
+
+def _atomic_json(path, obj):
+    tmp = Path(f"{path}.tmp")
+    tmp.write_text(json.dumps(obj, indent=1, default=_jsonable))
+    os.replace(tmp, path)
+
+
+def _jsonable(value):
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"not JSON serializable: {type(value).__name__}")
+
+
+def _atomic_save(model, path):
+    tmp = Path(path).with_name(f"tmp_{Path(path).name}")
+    model.save(tmp)
+    os.replace(tmp, path)
+
+
+def strip_optimizer(model):
+    """An uncompiled copy of ``model`` with the same weights (small files for results)."""
+    copy = keras.Model.from_config(model.get_config())
+    copy.set_weights(model.get_weights())
+    return copy
+
+
+def load(path):
+    """Load a stored model (lifsg's layers are registered on import)."""
+    import lifsg  # noqa: F401
+
+    return keras.models.load_model(path)
+
+
+def evaluate(model, images, labels, batch_size=500):
+    """Test accuracy (and predictions) of a model or a stored ``.keras`` path.
+
+    Returns ``{"accuracy": float, "predictions": int array}``.
+    """
+    if isinstance(model, (str, os.PathLike)):
+        model = load(model)
+    x = prepare_images(images)
+    probs = model.predict(x, batch_size=batch_size, verbose=0)
+    pred = np.argmax(probs, axis=-1)
+    acc = float(np.mean(pred == np.asarray(labels)))
+    return {"accuracy": acc, "predictions": pred}
+
+
+def _set_lr(model, lr):
+    model.optimizer.learning_rate.assign(lr)
+
+
+def _get_lr(model):
+    return float(keras.ops.convert_to_numpy(model.optimizer.learning_rate))
+
+
+def train(
+    config,
+    data,
+    run_dir,
+    results_dir=None,
+    build=build_model,
+    verbose=1,
+    max_epochs=None,
+    eval_test=True,
+):
+    """Train ``config`` on ``data``, checkpointing every epoch in ``run_dir``; resume if found.
+
+    data: ``((x_train, y_train), (x_test, y_test))`` with images uint8 or float in [0, 1] and
+        integer labels. The test set is only used to record test accuracy per epoch (learning
+        curves) and at the end; the learning-rate schedule monitors the training loss.
+    run_dir: folder of this run's checkpoint (``checkpoint.keras`` + ``state.json``).
+    results_dir: where to write ``<name>.json`` and ``<name>.keras`` when the run completes
+        (None: nowhere).
+    build: config -> uncompiled Keras model (default :func:`build_model`).
+    max_epochs: stop after this many epochs in this call (simulates an interruption; the
+        checkpoint lets a later call continue).
+    eval_test: evaluate the test set after each epoch (for the learning curves).
+
+    Returns the results dict (also written as JSON when complete).
+    """
+    (x_train, y_train), (x_test, y_test) = data
+    x_train, x_test = prepare_images(x_train), prepare_images(x_test)
+    if config.train_size is not None:
+        x_train, y_train = x_train[: config.train_size], y_train[: config.train_size]
+    if config.validation:
+        if config.validation >= len(x_train):
+            raise ValueError(f"validation {config.validation} >= training images {len(x_train)}")
+        x_val, y_val = x_train[-config.validation :], y_train[-config.validation :]
+        x_train, y_train = x_train[: -config.validation], y_train[: -config.validation]
+        t_val = one_hot(y_val, config.classes)
+    t_train, t_test = one_hot(y_train, config.classes), one_hot(y_test, config.classes)
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    ckpt, state_path = run_dir / CHECKPOINT, run_dir / STATE
+
+    state = None
+    if ckpt.exists() and state_path.exists():
+        state = json.loads(state_path.read_text())
+        stored = {k: v for k, v in state["config"].items() if k not in ("epochs", "note")}
+        wanted = {k: v for k, v in json.loads(json.dumps(config.to_dict())).items()}
+        wanted = {k: v for k, v in wanted.items() if k not in ("epochs", "note")}
+        if stored != wanted:
+            raise ValueError(
+                f"{run_dir} holds a checkpoint of a different config; remove it or use another"
+                " run_dir"
+            )
+        model = load(ckpt)
+        state["config"] = config.to_dict()  # epochs may be extended on resume
+        if verbose:
+            print(f"[{config.name}] resuming after epoch {state['epoch']} from {ckpt}")
+    else:
+        model = compile_model(build(config), config)
+        state = {
+            "config": config.to_dict(),
+            "epoch": 0,
+            "history": [],
+            "plateau": {"best": math.inf, "wait": 0},
+            "wall_time_s": 0.0,
+            "complete": False,
+        }
+    plateau = Plateau(config.lr_patience, config.lr_factor, config.min_lr, **state["plateau"])
+
+    done_this_call = 0
+    while state["epoch"] < config.epochs:
+        if max_epochs is not None and done_this_call >= max_epochs:
+            break
+        epoch = state["epoch"]
+        # Seeds from (seed, epoch): a resumed run shuffles exactly as an uninterrupted one.
+        keras.utils.set_random_seed(config.seed * 100_003 + epoch)
+        lr = _get_lr(model)
+        start = time.perf_counter()
+        fit = model.fit(
+            x_train,
+            t_train,
+            batch_size=config.batch_size,
+            epochs=epoch + 1,
+            initial_epoch=epoch,
+            shuffle=True,
+            verbose=verbose,
+        )
+        train_time = time.perf_counter() - start
+        row = {"epoch": epoch + 1, "lr": lr, "train_time_s": train_time}
+        row.update({k: float(v[-1]) for k, v in fit.history.items()})
+        if config.validation:
+            val = model.evaluate(x_val, t_val, batch_size=500, verbose=0, return_dict=True)
+            row.update({f"val_{k}": float(v) for k, v in val.items()})
+        if eval_test:
+            test = model.evaluate(x_test, t_test, batch_size=500, verbose=0, return_dict=True)
+            row.update({f"test_{k}": float(v) for k, v in test.items()})
+        new_lr = plateau.update(row["val_loss" if config.validation else "loss"], lr)
+        if new_lr != lr:
+            _set_lr(model, new_lr)
+            if verbose:
+                print(f"[{config.name}] learning rate {lr:g} -> {new_lr:g}")
+        state["history"].append(row)
+        state["epoch"] = epoch + 1
+        state["plateau"] = plateau.state()
+        state["wall_time_s"] += time.perf_counter() - start
+        _atomic_save(model, ckpt)
+        _atomic_json(state_path, state)
+        done_this_call += 1
+        if verbose:
+            extra = f", test acc {row['test_accuracy']:.4f}" if eval_test else ""
+            print(
+                f"[{config.name}] epoch {epoch + 1}/{config.epochs}: loss {row['loss']:.4f}, "
+                f"acc {row['accuracy']:.4f}{extra}, {train_time:.0f} s"
+            )
+
+    results = {
+        "name": config.name,
+        "architecture": config.architecture,
+        "encoding": config.encoding,
+        "surrogate": config.surrogate,
+        "seed": config.seed,
+        "epochs": state["epoch"],
+        "epochs_planned": config.epochs,
+        "complete": state["epoch"] >= config.epochs,
+        "train_size": int(len(x_train)),
+        "test_size": int(len(x_test)),
+        "config": config.to_dict(),
+        "history": state["history"],
+        "wall_time_s": state["wall_time_s"],
+        "epoch_time_s": float(np.mean([h["train_time_s"] for h in state["history"]]))
+        if state["history"]
+        else None,
+        "params": int(model.count_params()),
+        "versions": versions(),
+        "machine": platform.machine(),
+        "note": config.note,
+    }
+    if results["complete"]:
+        res = evaluate(model, x_test, y_test)
+        results["test_accuracy"] = res["accuracy"]
+        if results_dir is not None:
+            results_dir = Path(results_dir)
+            results_dir.mkdir(parents=True, exist_ok=True)
+            _atomic_save(strip_optimizer(model), results_dir / f"{config.name}.keras")
+            _atomic_json(results_dir / f"{config.name}.json", results)
+            if verbose:
+                print(f"[{config.name}] test accuracy {res['accuracy']:.4f} -> {results_dir}")
+    else:
+        results["test_accuracy"] = (
+            state["history"][-1].get("test_accuracy") if state["history"] else None
+        )
+    results["model"] = model
+    return results
+
+
+def clear_checkpoint(run_dir):
+    """Remove a run's checkpoint folder (to retrain from scratch)."""
+    shutil.rmtree(run_dir, ignore_errors=True)
+
+
+# The MNIST runs of notebook 06 (paper item F6). Seeds are added by :func:`mnist_runs`.
+_DENSE_BEST = dict(
+    architecture="dense",
+    encoding="constant",
+    steps=8,
+    factor=1.0,
+    dt=1.0,
+    units=(400, 400),
+    loss="crossentropy",
+    epochs=10,
+    validation=5000,
+    lr_patience=2,
+)
+_HYBRID = dict(
+    architecture="hybrid",
+    encoding="constant",
+    steps=4,
+    factor=1.0,
+    dt=1.0,
+    conv_filters=(32, 64),
+    conv_kernel=3,
+    conv_downsample="stride",
+    units=(128,),
+    loss="crossentropy",
+    epochs=5,
+)
+_TABLE = dict(architecture="dense", steps=8, dt=1.0, units=(128,), loss="crossentropy", epochs=2)
+TABLE_ROWS = (
+    ("poisson", "flat"),
+    ("latency", "flat"),
+    ("constant", "flat"),
+    ("constant", "superspike"),
+    ("constant", "sigmoid"),
+    ("constant", "esser"),
+)
+
+
+def mnist_runs(seeds=(0, 1, 2)):
+    """The named RunConfigs of the MNIST study: {group: [configs]}.
+
+    - "original": the authors' script (Poisson 100 steps, factor 1 on [0, 1] pixels, dt 0.005,
+      DenseLIF(128, flat), MSE, batch 256, Adam 1e-3, plateau x0.1 after 7 epochs), seed 0.
+    - "dense": the best dense LIF network found (constant current, 8 steps, 784-400-400-10,
+      cross-entropy; 5000 training images held out for the plateau rule, patience 2), one
+      config per seed.
+    - "hybrid": Conv2D(32)+LIF, stride-2 Conv2D(64)+LIF per step, DenseLIF(128), 4 steps.
+    - "table": short runs (2 epochs, 784-128-10, 8 steps) over encodings and surrogates.
+    """
+    runs = {
+        "original": [RunConfig(name="original_s0", seed=0)],
+        "dense": [RunConfig(name=f"dense_best_s{s}", seed=s, **_DENSE_BEST) for s in seeds],
+        "hybrid": [RunConfig(name=f"hybrid_s{s}", seed=s, **_HYBRID) for s in seeds],
+        "table": [
+            RunConfig(name=f"table_{enc}_{sur}", encoding=enc, surrogate=sur, seed=0, **_TABLE)
+            for enc, sur in TABLE_ROWS
+        ],
+    }
+    return runs
+
+
+# Segments of a seven-segment display (a top, b top right, c bottom right, d bottom,
+# e bottom left, f top left, g middle) lit for each digit.
+_SEGMENTS = (
+    "abcdef",
+    "bc",
+    "abged",
+    "abgcd",
+    "fgbc",
+    "afgcd",
+    "afgedc",
+    "abc",
+    "abcdefg",
+    "abcdfg",
+)
+
+
+def synthetic_digits(n, seed=0, size=28):
+    """A small SYNTHETIC MNIST-shaped set: seven-segment digits, randomly shifted, scaled and
+    noisy, as uint8 images (n, size, size) and labels (n,) (balanced, shuffled).
+
+    For tests and QUICK runs where the real MNIST files are absent; not MNIST.
+    """
+    rng = np.random.default_rng(seed)
+    labels = rng.permutation(np.arange(n) % 10)
+    images = np.zeros((n, size, size), dtype="float32")
+    for i, label in enumerate(labels):
+        h = int(rng.integers(14, 21))  # digit height
+        w = int(rng.integers(8, 13))
+        top = int(rng.integers(2, size - h - 1))
+        left = int(rng.integers(2, size - w - 1))
+        t = int(rng.integers(2, 4))  # stroke thickness
+        mid = top + h // 2
+        bottom, right = top + h, left + w
+        boxes = {
+            "a": (top, top + t, left, right),
+            "d": (bottom - t, bottom, left, right),
+            "g": (mid - t // 2, mid - t // 2 + t, left, right),
+            "f": (top, mid, left, left + t),
+            "e": (mid, bottom, left, left + t),
+            "b": (top, mid, right - t, right),
+            "c": (mid, bottom, right - t, right),
+        }
+        value = rng.uniform(0.6, 1.0)
+        for seg in _SEGMENTS[label]:
+            r0, r1, c0, c1 = boxes[seg]
+            images[i, r0:r1, c0:c1] = value
+    images += rng.normal(0, 0.05, images.shape).astype("float32")
+    images = np.clip(images, 0, 1)
+    return np.round(images * 255).astype("uint8"), labels.astype("uint8")
+
+
+def quick_config(
+    config, steps=4, epochs=2, batch_size=32, max_units=32, max_filters=8, validation=50
+):
+    """The same run at CI scale: fewer steps, epochs and units; nothing else changes."""
+    return config.replace(
+        steps=min(config.steps, steps),
+        epochs=min(config.epochs, epochs),
+        batch_size=min(config.batch_size, batch_size),
+        units=tuple(min(u, max_units) for u in config.units),
+        conv_filters=tuple(min(f, max_filters) for f in config.conv_filters),
+        validation=min(config.validation, validation),
+        note=f"QUICK scale of {config.name}",
+    )

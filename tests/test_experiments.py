@@ -1,0 +1,249 @@
+"""lifsg.experiments: configs, model building, checkpoint / resume, saving, notebook 06."""
+
+import json
+
+import keras
+import numpy as np
+import pytest
+
+import lifsg
+from lifsg import experiments as E
+from lifsg.figures import mnist as f6
+
+
+def tiny(**changes):
+    config = E.RunConfig(
+        name="tiny",
+        encoding="constant",
+        steps=3,
+        dt=1.0,
+        units=(12,),
+        loss="crossentropy",
+        epochs=2,
+        batch_size=32,
+        learning_rate=3e-3,
+    )
+    return config.replace(**changes)
+
+
+@pytest.fixture(scope="module")
+def digits():
+    x, y = E.synthetic_digits(160, seed=3)
+    return (x[:128], y[:128]), (x[128:], y[128:])
+
+
+def test_synthetic_digits_are_mnist_shaped_and_balanced():
+    x, y = E.synthetic_digits(50, seed=1)
+    assert x.shape == (50, 28, 28) and x.dtype == np.uint8
+    assert np.bincount(y, minlength=10).tolist() == [5] * 10
+    x2, y2 = E.synthetic_digits(50, seed=1)
+    np.testing.assert_array_equal(x, x2)
+    np.testing.assert_array_equal(y, y2)
+
+
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        ({"architecture": "conv"}, "unknown architecture"),
+        ({"encoding": "rate"}, "unknown encoding"),
+        ({"loss": "hinge"}, "unknown loss"),
+        ({"surrogate": "nope"}, "unknown surrogate"),
+        ({"units": ()}, "at least one DenseLIF"),
+        ({"units": (0,)}, "units\\[0\\]"),
+        ({"steps": 0}, "steps"),
+        ({"epochs": 1.5}, "epochs"),
+        ({"conv_filters": (4,)}, "use 'hybrid'"),
+        ({"architecture": "hybrid"}, "needs conv_filters"),
+        ({"architecture": "hybrid", "conv_filters": (4,), "conv_downsample": "avg"}, "avg"),
+        ({"learning_rate": 0.0}, "learning_rate"),
+        ({"lr_factor": 2.0}, "lr_factor"),
+        ({"validation": -1}, "validation"),
+    ],
+)
+def test_build_model_rejects_bad_configs(changes, message):
+    with pytest.raises(ValueError, match=message):
+        E.build_model(tiny(**changes))
+
+
+def test_config_round_trip_and_unknown_fields():
+    config = tiny(conv_filters=(4, 8), architecture="hybrid")
+    assert E.RunConfig.from_dict(json.loads(json.dumps(config.to_dict()))) == config
+    with pytest.raises(ValueError, match="unknown RunConfig fields"):
+        E.RunConfig.from_dict({"name": "x", "colour": "red"})
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {},
+        {"encoding": "poisson", "dt": 0.5},
+        {"encoding": "latency", "units": (8, 6)},
+        {"architecture": "hybrid", "conv_filters": (4, 6), "units": ()},
+        {"architecture": "hybrid", "conv_filters": (4,), "conv_downsample": "stride"},
+        {"architecture": "hybrid", "encoding": "poisson", "conv_filters": (3,), "units": (5,)},
+    ],
+)
+def test_models_map_images_to_probabilities(changes):
+    model = E.build_model(tiny(**changes))
+    x = np.random.default_rng(0).uniform(0, 1, (5, 28, 28)).astype("float32")
+    p = keras.ops.convert_to_numpy(model(x))
+    assert p.shape == (5, 10)
+    np.testing.assert_allclose(p.sum(axis=1), 1, rtol=1e-5)
+
+
+@pytest.mark.parametrize("units", [(7,), (7, 5)])
+def test_constant_current_shortcut_equals_the_per_step_dense_lif(units):
+    """Dense once + repeat over time == ConstantEncoder(steps) -> DenseLIF, same weights."""
+    config = tiny(units=units, steps=5)
+    model = E.build_model(config)
+    x = np.random.default_rng(1).uniform(0, 1, (4, 28, 28)).astype("float32")
+    inputs = keras.Input((28, 28))
+    h = lifsg.ConstantEncoder(config.steps)(inputs)
+    for u in units:
+        h = lifsg.DenseLIF(u)(h)
+    out = lifsg.LeakyReadout(10, activation="softmax")(h)
+    explicit = keras.Model(inputs, out)
+    explicit.set_weights(model.get_weights())
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(model(x)), keras.ops.convert_to_numpy(explicit(x)), atol=1e-6
+    )
+
+
+def test_hybrid_constant_shortcut_equals_conv_at_every_step():
+    config = tiny(architecture="hybrid", conv_filters=(3, 4), units=(), steps=3)
+    model = E.build_model(config)
+    poisson_like = E.build_model(config.replace(encoding="latency"))  # per-step conv path
+    assert any(isinstance(layer, keras.layers.TimeDistributed) for layer in poisson_like.layers)
+    x = np.random.default_rng(2).uniform(0, 1, (2, 28, 28)).astype("float32")
+    inputs = keras.Input((28, 28))
+    h = lifsg.ConstantEncoder(config.steps)(inputs)
+    h = keras.layers.Reshape((config.steps, 28, 28, 1))(h)
+    for f in config.conv_filters:
+        h = keras.layers.TimeDistributed(keras.layers.Conv2D(f, 3, padding="same"))(h)
+        h = keras.layers.TimeDistributed(keras.layers.MaxPooling2D(2))(h)
+        h = lifsg.LIF()(h)
+    h = keras.layers.Reshape((config.steps, -1))(h)
+    explicit = keras.Model(inputs, lifsg.LeakyReadout(10, activation="softmax")(h))
+    explicit.set_weights(model.get_weights())
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(model(x)), keras.ops.convert_to_numpy(explicit(x)), atol=1e-6
+    )
+
+
+def test_plateau_rule_matches_keras_reduce_lr_on_plateau():
+    rule = E.Plateau(patience=2, factor=0.1)
+    lrs, lr = [], 1.0
+    for value in [5, 4, 4, 4, 3, 3, 3, 3]:
+        lr = rule.update(value, lr)
+        lrs.append(lr)
+    np.testing.assert_allclose(lrs, [1, 1, 1, 0.1, 0.1, 0.1, 0.01, 0.01])
+
+
+def test_interrupted_run_resumes_where_it_stopped(digits, tmp_path):
+    config = tiny()
+    # uninterrupted reference
+    full = E.train(config, digits, tmp_path / "full", verbose=0)
+    # interrupted after one epoch, then started again
+    first = E.train(config, digits, tmp_path / "run", verbose=0, max_epochs=1)
+    assert not first["complete"] and first["epochs"] == 1
+    state = json.loads((tmp_path / "run" / E.STATE).read_text())
+    assert state["epoch"] == 1 and len(state["history"]) == 1
+    w1 = [w.copy() for w in first["model"].get_weights()]
+    resumed = E.train(config, digits, tmp_path / "run", results_dir=tmp_path / "res", verbose=0)
+    assert resumed["complete"] and resumed["epochs"] == 2
+    assert [h["epoch"] for h in resumed["history"]] == [1, 2]
+    assert resumed["history"][0] == first["history"][0]
+    w2 = resumed["model"].get_weights()
+    assert any(not np.array_equal(a, b) for a, b in zip(w1, w2, strict=True))
+    # the weights continued from the checkpoint: same as the uninterrupted run
+    for a, b in zip(full["model"].get_weights(), w2, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    assert resumed["history"][1]["loss"] == pytest.approx(full["history"][1]["loss"], rel=1e-5)
+    # a third call trains nothing more
+    again = E.train(config, digits, tmp_path / "run", verbose=0)
+    assert len(again["history"]) == 2
+
+
+def test_resume_refuses_a_different_config(digits, tmp_path):
+    E.train(tiny(), digits, tmp_path / "run", verbose=0, max_epochs=1)
+    with pytest.raises(ValueError, match="different config"):
+        E.train(tiny(units=(9,)), digits, tmp_path / "run", verbose=0)
+
+
+def test_results_json_and_keras_file(digits, tmp_path):
+    config = tiny(validation=16, name="tiny_s0")
+    result = E.train(config, digits, tmp_path / "ck", results_dir=tmp_path / "res", verbose=0)
+    stored = json.loads((tmp_path / "res" / "tiny_s0.json").read_text())
+    for key in ("architecture", "encoding", "surrogate", "seed", "epochs", "test_accuracy"):
+        assert stored[key] == result[key]
+    assert stored["train_size"] == 128 - 16
+    assert len(stored["history"]) == 2
+    assert {"loss", "accuracy", "val_loss", "test_accuracy", "lr"} <= set(stored["history"][0])
+    assert set(stored["versions"]) >= {"lifsg", "tensorflow", "keras", "numpy"}
+    assert stored["wall_time_s"] > 0
+    assert (tmp_path / "res" / "tiny_s0.keras").stat().st_size < 200_000
+    rows = f6.results_table(f6.load_results(tmp_path / "res"))
+    assert rows[0]["run"] == "tiny" and rows[0]["seeds"] == "0"
+    assert rows[-1]["source"] == f6.THEIRS
+
+
+@pytest.mark.parametrize("encoding", ["constant", "latency"])
+def test_saved_model_loads_with_identical_predictions(digits, tmp_path, encoding):
+    config = tiny(encoding=encoding, epochs=1)
+    result = E.train(config, digits, tmp_path / "ck", results_dir=tmp_path / "res", verbose=0)
+    (x_test, y_test) = digits[1]
+    x = E.prepare_images(x_test)
+    loaded = E.load(tmp_path / "res" / "tiny.keras")
+    np.testing.assert_array_equal(
+        result["model"].predict(x, verbose=0), loaded.predict(x, verbose=0)
+    )
+    assert E.evaluate(tmp_path / "res" / "tiny.keras", x_test, y_test)["accuracy"] == (
+        pytest.approx(result["test_accuracy"])
+    )
+
+
+def test_prepare_images_checks_float_range():
+    assert E.prepare_images(np.array([[0, 255]], dtype="uint8")).max() == 1.0
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        E.prepare_images(np.array([[0.0, 2.0]]))
+
+
+def test_mnist_runs_define_the_study():
+    runs = E.mnist_runs()
+    original = runs["original"][0]
+    assert (original.encoding, original.steps, original.factor, original.dt) == (
+        "poisson",
+        100,
+        1.0,
+        0.005,
+    )
+    assert (original.units, original.loss, original.batch_size, original.epochs) == (
+        (128,),
+        "mse",
+        256,
+        30,
+    )
+    assert (original.lr_patience, original.lr_factor) == (7, 0.1)
+    assert all(c.surrogate == "flat" for c in runs["dense"] + runs["hybrid"])
+    assert {(c.encoding, c.surrogate) for c in runs["table"]} == set(E.TABLE_ROWS)
+    quick = E.quick_config(runs["dense"][0])
+    assert quick.steps <= 4 and quick.epochs <= 2 and max(quick.units) <= 32
+
+
+@pytest.mark.slow
+def test_notebook_06_quick_run_saves_results_and_figures():
+    from notebook_runner import execute
+
+    out = execute("06_mnist")
+    results = out / "results" / "mnist"
+    stored = {p.stem: json.loads(p.read_text()) for p in results.glob("*.json")}
+    assert {"original_s0", "dense_best_s0", "hybrid_s0"} <= set(stored)
+    dense = stored["dense_best_s0"]["history"]
+    assert dense[-1]["loss"] < dense[0]["loss"]
+    for r in stored.values():
+        assert (results / f"{r['name']}.keras").exists()
+    for stem in ("f6_mnist_learning_curves", "f6_mnist_table"):
+        for ext in ("png", "pdf", "csv"):
+            assert (out / "figures" / f"{stem}.{ext}").stat().st_size > 0
+    table = (out / "figures" / "f6_mnist_table.csv").read_text()
+    assert "other paper" in table and "S4NN" in table
