@@ -44,6 +44,7 @@ class RunConfig:
         (the intensity times ``factor * dt`` at every step).
     surrogate, beta: surrogate derivative of every LIF layer (beta only for the shaped ones).
     units: widths of the DenseLIF layers (possibly empty for hybrid).
+    kernel_initializer: of every Dense / Conv2D / DenseLIF kernel (Keras name).
     conv_filters, conv_kernel, conv_downsample: the hybrid front end, one block per entry:
         Conv2D then 2x2 max-pool of the currents ("pool") or a stride-2 Conv2D ("stride"),
         then LIF (one leak per channel).
@@ -71,6 +72,7 @@ class RunConfig:
     conv_filters: tuple = ()
     conv_kernel: int = 3
     conv_downsample: str = "pool"
+    kernel_initializer: str = "glorot_uniform"
     classes: int = 10
     input_shape: tuple = (28, 28)
     loss: str = "mse"
@@ -141,6 +143,7 @@ def validate(config):
             raise ValueError("a hybrid network needs conv_filters (e.g. (32, 64))")
         if len(config.input_shape) not in (2, 3):
             raise ValueError(f"hybrid needs an image input shape, got {config.input_shape}")
+    keras.initializers.get(config.kernel_initializer)  # raises for an unknown name
     if config.conv_downsample not in ("pool", "stride"):
         raise ValueError(f"unknown conv_downsample {config.conv_downsample!r}; valid: pool, stride")
     if not (config.learning_rate > 0 and math.isfinite(config.learning_rate)):
@@ -181,6 +184,10 @@ def _lif_kwargs(config):
     return {"surrogate": surrogates.get(config.surrogate, **params)}
 
 
+def _dense_kwargs(config):
+    return {"kernel_initializer": config.kernel_initializer}
+
+
 def _repeat_time(x, steps, name):
     """(batch, ...features) -> (batch, steps, ...features) with built-in layers only."""
     shape = tuple(x.shape[1:])
@@ -214,19 +221,26 @@ def build_model(config):
         first, rest = config.units[0], config.units[1:]
         if constant:
             x = keras.layers.Reshape((x.shape[-1],), name="squeeze_time")(x)
-            x = keras.layers.Dense(first, name="dense_0")(x)
+            x = keras.layers.Dense(first, name="dense_0", **_dense_kwargs(config))(x)
             x = _repeat_time(x, config.steps, "dense_0")
             x = layers.LIF(name="lif_0", **lif)(x)
         else:
-            x = layers.DenseLIF(first, name="dense_lif_0", **lif)(x)
+            x = layers.DenseLIF(first, name="dense_lif_0", **lif, **_dense_kwargs(config))(x)
         for i, units in enumerate(rest, start=1):
-            x = layers.DenseLIF(units, name=f"dense_lif_{i}", **lif)(x)
+            x = layers.DenseLIF(units, name=f"dense_lif_{i}", **lif, **_dense_kwargs(config))(x)
     else:
         shape = tuple(config.input_shape)
         shape = shape if len(shape) == 3 else (*shape, 1)
         k, stride = config.conv_kernel, 2 if config.conv_downsample == "stride" else 1
         for i, filters in enumerate(config.conv_filters):
-            conv = keras.layers.Conv2D(filters, k, strides=stride, padding="same", name=f"conv_{i}")
+            conv = keras.layers.Conv2D(
+                filters,
+                k,
+                strides=stride,
+                padding="same",
+                name=f"conv_{i}",
+                **_dense_kwargs(config),
+            )
             pool = keras.layers.MaxPooling2D(2, name=f"pool_{i}")
 
             def block(x, conv=conv, pool=pool):
@@ -245,7 +259,7 @@ def build_model(config):
             x = layers.LIF(name=f"lif_conv_{i}", **lif)(x)
         x = keras.layers.Reshape((config.steps, -1), name="flatten")(x)
         for i, units in enumerate(config.units):
-            x = layers.DenseLIF(units, name=f"dense_lif_{i}", **lif)(x)
+            x = layers.DenseLIF(units, name=f"dense_lif_{i}", **lif, **_dense_kwargs(config))(x)
     outputs = layers.LeakyReadout(
         config.classes, reduce="last", activation="softmax", name="readout"
     )(x)
@@ -417,7 +431,9 @@ def train(
     state = None
     if ckpt.exists() and state_path.exists():
         state = json.loads(state_path.read_text())
-        stored = {k: v for k, v in state["config"].items() if k not in ("epochs", "note")}
+        stored = RunConfig.from_dict(state["config"]).to_dict()  # defaults of newer fields
+        stored = {k: v for k, v in json.loads(json.dumps(stored)).items()}
+        stored = {k: v for k, v in stored.items() if k not in ("epochs", "note")}
         wanted = {k: v for k, v in json.loads(json.dumps(config.to_dict())).items()}
         wanted = {k: v for k, v in wanted.items() if k not in ("epochs", "note")}
         if stored != wanted:
@@ -549,14 +565,17 @@ _HYBRID = dict(
     architecture="hybrid",
     encoding="constant",
     steps=4,
-    factor=1.0,
+    factor=3.0,
     dt=1.0,
     conv_filters=(32, 64),
     conv_kernel=3,
     conv_downsample="stride",
     units=(128,),
+    kernel_initializer="he_uniform",
     loss="crossentropy",
-    epochs=5,
+    epochs=3,
+    validation=5000,
+    lr_patience=2,
 )
 _TABLE = dict(architecture="dense", steps=8, dt=1.0, units=(128,), loss="crossentropy", epochs=2)
 TABLE_ROWS = (
@@ -577,7 +596,8 @@ def mnist_runs(seeds=(0, 1, 2)):
     - "dense": the best dense LIF network found (constant current, 8 steps, 784-400-400-10,
       cross-entropy; 5000 training images held out for the plateau rule, patience 2), one
       config per seed.
-    - "hybrid": Conv2D(32)+LIF, stride-2 Conv2D(64)+LIF per step, DenseLIF(128), 4 steps.
+    - "hybrid": Conv2D(32)+LIF, stride-2 Conv2D(64)+LIF per step, DenseLIF(128), 4 steps of
+      constant current x3, He-uniform kernels (glorot left the deeper layers silent).
     - "table": short runs (2 epochs, 784-128-10, 8 steps) over encodings and surrogates.
     """
     runs = {

@@ -58,6 +58,7 @@ def test_synthetic_digits_are_mnist_shaped_and_balanced():
         ({"learning_rate": 0.0}, "learning_rate"),
         ({"lr_factor": 2.0}, "lr_factor"),
         ({"validation": -1}, "validation"),
+        ({"kernel_initializer": "nonsense"}, "nonsense"),
     ],
 )
 def test_build_model_rejects_bad_configs(changes, message):
@@ -162,6 +163,15 @@ def test_interrupted_run_resumes_where_it_stopped(digits, tmp_path):
     # a third call trains nothing more
     again = E.train(config, digits, tmp_path / "run", verbose=0)
     assert len(again["history"]) == 2
+
+
+def test_resume_accepts_a_checkpoint_written_before_new_config_fields(digits, tmp_path):
+    E.train(tiny(), digits, tmp_path / "run", verbose=0, max_epochs=1)
+    state_path = tmp_path / "run" / E.STATE
+    state = json.loads(state_path.read_text())
+    del state["config"]["kernel_initializer"]  # as written by an older lifsg
+    state_path.write_text(json.dumps(state))
+    assert E.train(tiny(), digits, tmp_path / "run", verbose=0)["epochs"] == 2
 
 
 def test_resume_refuses_a_different_config(digits, tmp_path):

@@ -60,6 +60,13 @@ def load_results(results_dir):
     return out
 
 
+ORDER = ("original", "dense_best", "dense_v1", "hybrid")
+
+
+def _order(group):
+    return (ORDER.index(group) if group in ORDER else len(ORDER), group)
+
+
 def group_name(name):
     """``dense_best_s2`` -> ``dense_best``: the run without its seed suffix."""
     return re.sub(r"_s\d+$", "", name)
@@ -99,7 +106,8 @@ def results_table(results, accuracies=None):
     for r in results:
         groups.setdefault(group_name(r["name"]), []).append(r)
     rows = []
-    for group, runs in groups.items():
+    for group in sorted(groups, key=_order):
+        runs = groups[group]
         c = runs[0]["config"]
         acc = [accuracies.get(r["name"], r["test_accuracy"]) for r in runs]
         acc = np.asarray([a for a in acc if a is not None], dtype="float64")
@@ -169,8 +177,11 @@ def table_markdown(rows):
     return "\n".join(lines)
 
 
-def table_figure(rows):
-    """The table rendered with matplotlib; returns ``(fig, data)`` with data = the rows."""
+def table_figure(rows, note=""):
+    """The table rendered with matplotlib; returns ``(fig, data)`` with data = the rows.
+
+    note: text added to the title (e.g. which data the runs saw).
+    """
     cols = ["run", "network", "encoding", "steps", "surrogate", "epochs", "seeds", "accuracy %"]
     cells = [
         [
@@ -185,7 +196,7 @@ def table_figure(rows):
         ]
         for r in rows
     ]
-    fig = Figure(figsize=(13, 0.8 + 0.32 * len(rows)), layout="constrained")
+    fig = Figure(figsize=(10, 0.9 + 0.3 * len(rows)), layout="constrained")
     ax = fig.add_subplot()
     ax.axis("off")
     table = ax.table(cellText=cells, colLabels=cols, loc="center", cellLoc="left")
@@ -197,15 +208,16 @@ def table_figure(rows):
             for j in range(len(cols)):
                 table[i, j].set_facecolor("#eeeeee")
                 table[i, j].get_text().set_style("italic")
-    ax.set_title("F6 MNIST test accuracy (grey italic: other papers' published numbers)")
+    title = "F6 MNIST test accuracy (grey italic: other papers' published numbers)"
+    ax.set_title(title + (f"\n{note}" if note else ""), fontsize=10)
     data = {k: [r[k] for r in rows] for k in TABLE_COLUMNS}
     return fig, data
 
 
-def learning_curves(results, headline=("original", "dense_best", "hybrid")):
-    """Test accuracy per epoch: (a) headline runs (thin: each seed, bold: mean), (b) the short
-    encoding / surrogate runs. Returns ``(fig, data)``, data in long format (one row per run
-    and epoch)."""
+def learning_curves(results, headline=("original", "dense_best", "hybrid"), note=""):
+    """Test error per epoch (log scale): (a) headline runs (thin: each seed, bold: mean), (b)
+    the other runs (short encoding / surrogate runs). Returns ``(fig, data)``, data in long
+    format (one row per run and epoch) with accuracies, not errors."""
     fig = Figure(figsize=(11, 4), layout="constrained")
     ax_a, ax_b = fig.subplots(1, 2)
     data = {
@@ -223,11 +235,12 @@ def learning_curves(results, headline=("original", "dense_best", "hybrid")):
             data["loss"].append(h["loss"])
             data["accuracy"].append(h["accuracy"])
             data["test_accuracy"].append(h.get("test_accuracy", float("nan")))
-    colors = iter(f"C{i}" for i in range(10))
-    for group, runs in groups.items():
+    colors = iter(f"C{i % 10}" for i in range(100))
+    for group in sorted(groups, key=_order):
+        runs = groups[group]
         ax = ax_a if group in headline else ax_b
         color = next(colors)
-        curves = [[h.get("test_accuracy", np.nan) for h in r["history"]] for r in runs]
+        curves = [[1 - h.get("test_accuracy", np.nan) for h in r["history"]] for r in runs]
         n = min(len(c) for c in curves)
         for curve in curves:
             ax.plot(
@@ -242,9 +255,13 @@ def learning_curves(results, headline=("original", "dense_best", "hybrid")):
         ax.plot(np.arange(1, n + 1), mean, color=color, lw=2, marker="o", ms=3, label=label)
     for ax, title in ((ax_a, "(a) headline runs"), (ax_b, "(b) encodings and surrogates")):
         ax.set_xlabel("epoch")
-        ax.set_ylabel("test accuracy (%)")
+        ax.set_ylabel("test error (%)")
+        ax.set_yscale("log")
+        ax.xaxis.get_major_locator().set_params(integer=True)
         ax.set_title(title)
         ax.grid(alpha=0.3)
         if ax.has_data():
             ax.legend(fontsize=7)
+    if note:
+        fig.suptitle(note, fontsize=9)
     return fig, data
