@@ -4,9 +4,9 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import f2_spike_times
 
 import lifsg
+from lifsg.figures.operating_modes import f2_spike_times
 
 MODES = {"integrator": (0.099, 0.0), "mixed": (0.14, 0.02), "coincidence": (0.5, 0.3)}
 

@@ -1,0 +1,23 @@
+"""Figures of Gerum & Schilling (2021): one module per paper item.
+
+Each module holds pure functions: data functions returning arrays (computed with the real
+:mod:`lifsg` layers or :mod:`lifsg.reference`) and figure functions returning
+``(matplotlib.figure.Figure, data)``, where ``data`` is a dict of equal-length columns of what
+is plotted. Notebooks call them once with the paper's values, save the result with
+:func:`save_figure` and wire sliders (:mod:`lifsg.widgets`) to the same functions.
+
+- :mod:`lifsg.figures.lif_unit`: F1, the drawn LIF unit with its error flow, and the
+  single-neuron playground.
+- :mod:`lifsg.figures.operating_modes`: F2, integrator / mixed / coincidence detector and the
+  error each input spike receives.
+- :mod:`lifsg.figures.phase_diagram`: F3, the largest input spacing that still reaches
+  threshold, over (w_input, w_leak).
+
+Figures are built with :class:`matplotlib.figure.Figure` (not pyplot), so nothing is shown or
+kept open behind the caller's back; in a notebook, ``display(fig)`` or a cell's last value
+shows one.
+"""
+
+from lifsg.figures.common import save_figure
+
+__all__ = ["save_figure"]

@@ -1,0 +1,176 @@
+"""Paper item F2: operating modes of one LIF unit and the error each input spike receives.
+
+One unit, ``steps`` input channels and steps; channel j spikes once, at step j, at the times of
+:func:`f2_spike_times` (bursts with gaps 11, 10, ..., 1, repeated). All input weights equal
+``w_input``, no bias. The target is a single 1 at the second output spike (the first if only
+one), the loss ``target * y``, and the error of an input is ``d loss / d weight`` of its channel,
+taken with ``tf.GradientTape`` through :class:`lifsg.DenseLIF` (see
+:func:`lifsg.figures.lif_unit.simulate_unit`).
+
+Known answers (paper-notes F2): all three paper columns fire at 66, 132 and 198; the error on
+the burst 77..132 is 1, 0.98**(132 - t) and 0.7**(132 - t), and 0 at or before step 66.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from lifsg.figures.lif_unit import simulate_unit
+
+STEPS = 211
+#: the paper's three columns: (label, w_input, w_leak)
+COLUMNS = (
+    ("integrator", 0.099, 0.0),
+    ("mixed", 0.14, 0.02),
+    ("coincidence detector", 0.5, 0.3),
+)
+
+
+def f2_spike_times(steps=STEPS):
+    """Input spike times of F2: bursts with gaps 11, 10, ..., 1, repeated, below ``steps``.
+
+    11, 21, 30, 38, 45, 51, 56, 60, 63, 65, 66, 77, 87, ...
+    """
+    times, t, gap = [], 0, 11
+    while t + gap < steps:
+        t += gap
+        times.append(t)
+        gap = gap - 1 if gap > 1 else 11
+    return times
+
+
+@dataclass
+class OperatingMode:
+    """One F2 column. Arrays have one entry per step (= per input channel)."""
+
+    w_input: float
+    w_leak: float
+    input_times: list  # steps with an input spike
+    v: np.ndarray  # membrane potential
+    spikes: np.ndarray  # output spikes (0/1)
+    target_time: int | None  # the target step (None: no output spike)
+    error: np.ndarray  # d loss / d weight of each input channel
+
+    @property
+    def spike_times(self):
+        return np.flatnonzero(self.spikes).tolist()
+
+    @property
+    def inputs(self):
+        """Input spikes per step (0/1)."""
+        x = np.zeros(len(self.v))
+        x[self.input_times] = 1.0
+        return x
+
+    @property
+    def target(self):
+        """The target spike train (0/1)."""
+        y = np.zeros(len(self.v))
+        if self.target_time is not None:
+            y[self.target_time] = 1.0
+        return y
+
+
+def operating_mode(w_input, w_leak, steps=STEPS):
+    """Run F2's unit with all input weights ``w_input`` and leak ``w_leak``."""
+    times = f2_spike_times(steps)
+    signal = np.zeros(steps)
+    signal[times] = 1.0
+    run = simulate_unit(signal, w_input, w_leak, target="second")
+    target = np.flatnonzero(run.target)
+    return OperatingMode(
+        w_input=float(w_input),
+        w_leak=float(w_leak),
+        input_times=times,
+        v=run.v,
+        spikes=run.y,
+        target_time=int(target[0]) if len(target) else None,
+        error=run.error,
+    )
+
+
+def summary(mode):
+    """JSON-ready facts of one column: spike times, target, the error of every input spike."""
+    return {
+        "w_input": mode.w_input,
+        "w_leak": mode.w_leak,
+        "spike_times": mode.spike_times,
+        "target": mode.target_time,
+        "error": {str(t): float(mode.error[t]) for t in mode.input_times},
+    }
+
+
+def operating_modes_figure(columns=COLUMNS, steps=STEPS):
+    """F2 for columns ``[(label, w_input, w_leak), ...]``.
+
+    Rows: input spikes, membrane potential (threshold dashed), output spikes, target spike,
+    error per input spike. Returns ``(fig, data)``, data one row per column and step: mode,
+    w_input, w_leak, step, input, V, output, target, error.
+    """
+    columns = [(str(label), float(w), float(leak)) for label, w, leak in columns]
+    if not columns:
+        raise ValueError("no columns to draw")
+    modes = [operating_mode(w, leak, steps) for _, w, leak in columns]
+    fig = Figure(figsize=(3.6 * len(columns) + 1.2, 7.6), layout="constrained")
+    rows = ("input\nspikes", "membrane\npotential", "output\nspikes", "target", "error per\ninput")
+    grid = fig.add_gridspec(5, len(columns), height_ratios=(0.55, 1.5, 0.55, 0.55, 1.3))
+    t = np.arange(steps)
+    v_top = max(1.0, max(float(m.v.max()) for m in modes)) * 1.12
+    e_top = max((float(np.abs(m.error).max()) for m in modes), default=0.0)
+    e_top = 1.15 * (e_top if e_top > 0 else 1.0)
+    first = None
+    for c, ((label, w, leak), mode) in enumerate(zip(columns, modes, strict=True)):
+        axes = []
+        for r in range(5):
+            ax = fig.add_subplot(grid[r, c], sharex=first)
+            first = first or ax
+            axes.append(ax)
+        ax_in, ax_v, ax_y, ax_t, ax_e = axes
+        ax_in.set_title(f"{label}\n$w_{{in}}$ = {w:g}, $w_{{leak}}$ = {leak:g}", fontsize=10)
+        ax_in.vlines(mode.input_times, 0, 1, color="black", lw=0.9)
+        ax_v.plot(t, mode.v, color="#1f4e99", lw=1.1, drawstyle="steps-mid")
+        ax_v.axhline(1.0, color="#c0392b", ls="--", lw=0.9)
+        ax_v.set_ylim(0, v_top)
+        ax_y.vlines(mode.spike_times, 0, 1, color="black", lw=1.4)
+        if mode.target_time is not None:
+            ax_t.vlines([mode.target_time], 0, 1, color="#2e8b57", lw=1.8)
+        times = np.asarray(mode.input_times)
+        ax_e.vlines(times, 0, mode.error[times], color="#c0392b", lw=1.1)
+        ax_e.plot(times, mode.error[times], "o", color="#c0392b", ms=2.5)
+        ax_e.set_ylim(-0.05 * e_top, e_top)
+        ax_e.set_xlabel("time step")
+        for ax in (ax_in, ax_y, ax_t):
+            ax.set_ylim(0, 1.3)
+            ax.set_yticks([])
+        for ax in axes[:-1]:
+            ax.tick_params(labelbottom=False)
+        for ax in axes:
+            for s in mode.spike_times:
+                ax.axvline(s, color="gray", lw=0.5, alpha=0.4, zorder=0)
+        if c == 0:
+            for ax, name in zip(axes, rows, strict=True):
+                ax.set_ylabel(name, fontsize=9)
+        else:
+            ax_v.tick_params(labelleft=False)
+            ax_e.tick_params(labelleft=False)
+    first.set_xlim(-2, steps + 1)
+
+    data = {k: [] for k in ("mode", "w_input", "w_leak", "step", "input", "V", "output")}
+    data.update(target=[], error=[])
+    for (label, w, leak), mode in zip(columns, modes, strict=True):
+        data["mode"] += [label] * steps
+        data["w_input"] += [w] * steps
+        data["w_leak"] += [leak] * steps
+        data["step"] += t.tolist()
+        data["input"] += mode.inputs.tolist()
+        data["V"] += mode.v.tolist()
+        data["output"] += mode.spikes.tolist()
+        data["target"] += mode.target.tolist()
+        data["error"] += mode.error.tolist()
+    return fig, data
+
+
+def chosen_mode_figure(w_input, w_leak, steps=STEPS, label="chosen"):
+    """:func:`operating_modes_figure` with a single column (for the notebook's sliders)."""
+    return operating_modes_figure([(label, w_input, w_leak)], steps)
