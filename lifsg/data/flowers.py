@@ -180,7 +180,9 @@ def read_setid(path, n_images):
 
 
 def select_subset(labels, split, classes=10, per_class=120, test_per_class=20):
-    """The paper's subset as 1-based image numbers; a pure function of the two .mat files.
+    """The old loader's subset (paper-notes F7) as 1-based image numbers, from the .mat files.
+
+    The old loader's choice of classes and sizes; the split rule below is ours.
 
     Classes: the ``classes`` labels with most images (ties: the smaller label first), ranked
     by size; class ``k`` of the subset is the ``k``-th largest. Per class, deterministically:
