@@ -19,7 +19,7 @@ def _check_count(spikes):
         raise ValueError(f"spikes must be one of {SPIKE_COUNTS}, got {spikes!r}")
 
 
-def _required_ratio(w_input, spikes):
+def required_ratio(w_input, spikes):
     """The smallest ``q = (1 - w_leak)**m`` that still reaches threshold (may be <= 0 or > 1)."""
     with np.errstate(divide="ignore", invalid="ignore"):
         if spikes == 2:
@@ -41,7 +41,7 @@ def max_spacing(w_input, w_leak, spikes):
     w, leak = np.broadcast_arrays(np.asarray(w_input, float), np.asarray(w_leak, float))
     if np.any(w <= 0) or np.any(leak < 0) or np.any(leak > 1):
         raise ValueError("w_input must be > 0 and w_leak in [0, 1]")
-    q = _required_ratio(w, spikes)
+    q = required_ratio(w, spikes)
     with np.errstate(divide="ignore", invalid="ignore"):
         m = np.floor(np.log(q) / np.log1p(-leak)) + 0.0  # no negative zero
     out = np.where(q > 1, np.nan, m)  # even coincident spikes fall short

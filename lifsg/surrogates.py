@@ -302,8 +302,10 @@ def available():
 def get(identifier, **params):
     """A :class:`Surrogate` from a name, a Surrogate, a config dict or a callable.
 
-    ``get("superspike", beta=10.0)``; a callable ``fn(u)`` becomes :class:`Custom`.
-    Unknown names raise ValueError listing the valid ones; other types raise TypeError.
+    ``get("superspike", beta=10.0)``; a callable ``fn(u)`` becomes :class:`Custom`. ``beta``
+    is the width parameter of the whole family: "flat" (infinite width) accepts and ignores
+    it, so ``get(name, beta=b)`` works for every name. Unknown names raise ValueError listing
+    the valid ones; other types raise TypeError.
     """
     if isinstance(identifier, Surrogate):
         if params:
@@ -317,6 +319,8 @@ def get(identifier, **params):
             raise ValueError(
                 f"unknown surrogate {identifier!r}; valid names: {', '.join(available())}"
             )
+        if key == Flat.name:
+            params.pop("beta", None)
         try:
             return _REGISTRY[key](**params)
         except TypeError as err:

@@ -23,7 +23,7 @@ def _ambiguous(w, leak, spikes, many):
     """Grid points where either answer is fair: (1 - l)**m lands on the boundary to rounding,
     or (for "many") a train of ``many`` spikes falls short of the infinite train's limit."""
     with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = np.log(phase._required_ratio(w, spikes)) / np.log1p(-leak)
+        ratio = np.log(phase.required_ratio(w, spikes)) / np.log1p(-leak)
         near = np.abs(ratio - np.round(ratio)) < 1e-6
         if spikes == "many":
             q = (1 - leak) ** phase.max_spacing(w, leak, spikes)

@@ -56,7 +56,7 @@ def test_forward_is_heaviside(name):
 @pytest.mark.parametrize("name", surrogates.available())
 def test_backward_through_layer_equals_derivative(name, rng):
     """One step: y_0 = H(x_0 - 1), so dy/dx = surrogate'(x - 1) exactly."""
-    s = surrogates.get(name, beta=7.0) if name != "flat" else surrogates.get(name)
+    s = surrogates.get(name, beta=7.0)
     x = tf.constant(rng.uniform(0.5, 1.5, (1, 1, 64)).astype("float32"))
     layer = lifsg.LIF(surrogate=s, w_leak=0.0)
     with tf.GradientTape() as tape:
@@ -93,12 +93,13 @@ def test_bad_types_and_parameters():
     with pytest.raises(ValueError, match="beta"):
         surrogates.get("esser", beta=-1.0)
     with pytest.raises(ValueError, match="does not take"):
-        surrogates.get("flat", beta=2.0)
+        surrogates.get("flat", gamma=2.0)
+    assert surrogates.get("flat", beta=2.0) == surrogates.get("flat")  # no width to set
 
 
 def test_serialization_round_trip():
     for name in surrogates.available():
-        s = surrogates.get(name) if name == "flat" else surrogates.get(name, beta=3.0)
+        s = surrogates.get(name, beta=3.0)
         config = keras.saving.serialize_keras_object(s)
         assert keras.saving.deserialize_keras_object(config) == s
     assert math.isinf(surrogates.get("flat").width)
