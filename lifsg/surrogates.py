@@ -304,8 +304,8 @@ def get(identifier, **params):
 
     ``get("superspike", beta=10.0)``; a callable ``fn(u)`` becomes :class:`Custom`. ``beta``
     is the width parameter of the whole family: "flat" (infinite width) accepts and ignores
-    it, so ``get(name, beta=b)`` works for every name. Unknown names raise ValueError listing
-    the valid ones; other types raise TypeError.
+    it, so ``get(name, beta=b)`` works for every name; ``beta=None`` means the default.
+    Unknown names raise ValueError listing the valid ones; other types raise TypeError.
     """
     if isinstance(identifier, Surrogate):
         if params:
@@ -319,7 +319,7 @@ def get(identifier, **params):
             raise ValueError(
                 f"unknown surrogate {identifier!r}; valid names: {', '.join(available())}"
             )
-        if key == Flat.name:
+        if key == Flat.name or params.get("beta", 0) is None:
             params.pop("beta", None)
         try:
             return _REGISTRY[key](**params)

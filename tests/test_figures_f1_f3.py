@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from matplotlib.figure import Figure
 
-from lifsg import phase, reference
+from lifsg import phase, reference, surrogates
 from lifsg.figures import lif_unit, operating_modes, phase_diagram, save_figure
 from lifsg.widgets import dropdown, figure_of, float_slider, interactive_figure
 
@@ -70,7 +70,7 @@ def test_save_figure_is_reproducible(tmp_path):
 
 
 def _numpy_derivative(name, beta):
-    surrogate = lif_unit.make_surrogate(name, beta)
+    surrogate = surrogates.get(name, beta=beta)
     ops = keras.ops
     return lambda u: ops.convert_to_numpy(surrogate.derivative(ops.convert_to_tensor(u)))
 
@@ -128,11 +128,6 @@ def test_input_signal():
         lif_unit.input_signal("burst", 10)
     with pytest.raises(ValueError, match="rate"):
         lif_unit.input_signal("poisson", 10, rate=2)
-
-
-def test_make_surrogate_ignores_beta_where_not_taken():
-    assert lif_unit.make_surrogate("flat", 3.0).name == "flat"
-    assert lif_unit.make_surrogate("esser", 3.0).beta == 3.0
 
 
 def test_playground_figure_data_is_the_layer_run():

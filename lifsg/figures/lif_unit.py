@@ -22,14 +22,6 @@ INPUT_KINDS = ("constant", "regular", "poisson")
 TARGETS = ("spikes", "second", "all")
 
 
-def make_surrogate(name, beta=None):
-    """The surrogate ``name`` with width ``beta`` where it takes one (``flat`` takes none)."""
-    surrogate = surrogates.get(name)
-    if beta is not None and "beta" in surrogate.get_config():
-        surrogate = surrogates.get(name, beta=beta)
-    return surrogate
-
-
 def input_signal(kind, steps, period=5, rate=0.2, seed=0):
     """Input per step, before the weight: ``constant`` (1 every step), ``regular`` (a spike
     every ``period`` steps, the first at step ``period - 1``) or ``poisson`` (a spike with
@@ -99,7 +91,7 @@ def _unit(steps, threshold, reset, surrogate_name, beta):
     common = dict(
         threshold=threshold,
         reset=reset,
-        surrogate=make_surrogate(surrogate_name, beta),
+        surrogate=surrogates.get(surrogate_name, beta=beta),
         w_leak=0.0,
         use_bias=False,
         kernel_initializer="zeros",
@@ -148,9 +140,8 @@ def simulate_unit(
         raise ValueError(f"signal must be a non-empty 1-D array, got shape {signal.shape}")
     steps = signal.size
     reset = neuron.check_reset(reset)
-    name = make_surrogate(surrogate).name
-    if "beta" not in make_surrogate(name).get_config():
-        beta = None
+    canonical = surrogates.get(surrogate, beta=beta)
+    name, beta = canonical.name, canonical.get_config().get("beta")
     (spiking, potential), forward, backward = _unit(
         steps, float(threshold), reset, name, None if beta is None else float(beta)
     )
@@ -400,7 +391,7 @@ def playground_figure(
     """
     signal = input_signal(input_kind, steps, period=period, rate=rate, seed=seed)
     run = simulate_unit(signal, w_input, w_leak, threshold, reset, surrogate, beta, target)
-    spike_fn = make_surrogate(surrogate, beta)
+    spike_fn = surrogates.get(surrogate, beta=beta)
     t = np.arange(steps)
     current = w_input * signal
 
