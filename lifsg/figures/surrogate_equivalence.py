@@ -43,6 +43,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 
 import lifsg
 from lifsg import reference, surrogates
@@ -357,11 +358,15 @@ def error_profile_figure(
     shaped = [str(s) for s in shaped]
     flat_leaks = [float(w) for w in flat_leaks]
     exp = experiment or error_profile_experiment(shaped, beta, w_leak, flat_leaks, steps, cases)
-    fig = Figure(figsize=(4.3 * len(cases) + 0.6, 7.2), layout="constrained")
+    fig = Figure(figsize=(4.3 * len(cases) + 0.6, 7.6), layout="constrained")
     grid = fig.add_gridspec(2, len(cases), height_ratios=(1.0, 2.3))
     lag = np.arange(steps)[::-1]
     t = np.arange(steps)
-    greys = [str(g) for g in np.linspace(0.75, 0.0, max(len(flat_leaks), 1))]
+    greys = (
+        [str(g) for g in np.linspace(0.75, 0.0, len(flat_leaks))]
+        if len(flat_leaks) > 1
+        else ["0.3"]
+    )
     data = {k: [] for k in ("loss", "design", "curve", "surrogate", "w_leak", "beta")}
     data.update(step=[], lag=[], error=[], V=[])
 
@@ -395,11 +400,15 @@ def error_profile_figure(
         ax_v.invert_xaxis()
         if c == 0:
             ax_v.legend(fontsize=6.8, loc="upper left")
+        flat_handles = []
         for leak, g, prof in zip(flat_leaks, greys, res["flat"].values(), strict=True):
             top = prof.max() if prof.max() > 0 else 1.0
-            ax.plot(lag, prof / top, color=g, lw=1.2, label=f"flat, $w_{{leak}}$ = {leak:g}")
+            label = f"flat, $w_{{leak}}$ = {leak:g}"
+            flat_handles += ax.plot(lag, prof / top, color=g, lw=1.2, label=label)
             add(loss, design, "flat", "flat", leak, None, prof, res["v"])
-        for name in shaped:
+        shaped_handles = []
+        widths = np.linspace(5.0, 1.8, max(len(shaped), 1))  # overlapping curves stay visible
+        for name, width in zip(shaped, widths, strict=True):
             prof, fit = res["shaped"][name], res["fits"][name]
             top = prof.max() if prof.max() > 0 else 1.0
             color = COLORS.get(name)
@@ -407,18 +416,27 @@ def error_profile_figure(
                 f"{name} (x{fit.amplitude:.2g} at T): flat fit "
                 f"$w_{{leak}}$ = {fit.w_leak:.3g}, d = {fit.distance:.2f}"
             )
-            ax.plot(lag, prof / top, color=color, lw=2.2, alpha=0.85, label=label)
+            line = ax.plot(lag, prof / top, color=color, lw=width, alpha=0.8, label=label)
+            shaped_handles += line
             add(loss, design, "shaped", name, w_leak, beta, prof, res["v"])
             if np.isfinite(fit.w_leak):
                 fitted = flat_profiles([fit.w_leak], loss, steps)[0]
                 ax.plot(lag, fitted / fitted.max(), "--", color=color, lw=1.2)
                 add(loss, design, "flat fit", name, fit.w_leak, None, fitted, res["v"])
         ax.set_xlabel("steps before the spike, T - t")
-        ax.set_ylim(-0.03, 1.2)
+        ax.set_ylim(-0.03, 1.05 + 0.075 * len(shaped))
+        ax.set_yticks(np.linspace(0, 1, 6))
         ax.invert_xaxis()
         if c == 0:
             ax.set_ylabel("error dL/dx_t (each curve / its max)")
-        ax.legend(fontsize=6.8, loc="upper left" if loss == "spike" else "lower left")
+        ax.legend(handles=shaped_handles, fontsize=7, loc="upper center", borderaxespad=0.2)
+    dashed = Line2D([], [], color="gray", ls="--", lw=1.2, label="best-fitting flat leak")
+    fig.legend(
+        handles=[*flat_handles, dashed],
+        loc="outside lower center",
+        ncol=len(flat_handles) + 1,
+        fontsize=8,
+    )
     fig.suptitle(
         f"F5b error sent back from a spike at T = {steps - 1} (real backprop through lifsg.LIF);"
         " dashed: best-fitting flat leak, d = shape distance (0 = identical)",
@@ -549,6 +567,18 @@ def train_runs(configs, settings=None, task=None, progress=None):
     x_va, y_va = temporal_task(settings.n_val, task, seed=2)
     x_te, y_te = temporal_task(settings.n_test, task, seed=3)
     runs = []
+    logger = tf.get_logger()
+    level = logger.level
+    logger.setLevel("ERROR")  # one model per run: TF's retracing notice is expected here
+    try:
+        _train_all(configs, settings, task, (x_tr, y_tr, x_va, y_va, x_te, y_te), runs, progress)
+    finally:
+        logger.setLevel(level)
+    return runs
+
+
+def _train_all(configs, settings, task, arrays, runs, progress):
+    x_tr, y_tr, x_va, y_va, x_te, y_te = arrays
     for config in configs:
         for seed in settings.seeds:
             start = time.perf_counter()
@@ -580,7 +610,6 @@ def train_runs(configs, settings=None, task=None, progress=None):
             keras.backend.clear_session()
             if progress is not None:
                 progress(run)
-    return runs
 
 
 def _by_label(runs):
@@ -673,7 +702,7 @@ def learning_curves_figure(runs, highlight=None):
     blues = dict(
         zip(flat_labels, [str(g) for g in np.linspace(0.7, 0.0, len(flat_labels))], strict=True)
     )
-    fig = Figure(figsize=(13.5, 4.6), layout="constrained")
+    fig = Figure(figsize=(13.5, 5.2), layout="constrained")
     ax_loss, ax_acc, ax_test = fig.subplots(1, 3, width_ratios=(1.2, 1.2, 1.0))
     data = {k: [] for k in ("label", "surrogate", "beta", "w_leak", "seed", "epoch")}
     data.update(loss=[], accuracy=[], val_loss=[], val_accuracy=[], test_accuracy=[])
@@ -681,12 +710,11 @@ def learning_curves_figure(runs, highlight=None):
         sur = group[0]["surrogate"]
         color = blues[label] if sur == "flat" else COLORS.get(sur)
         lw = 3.0 if label == highlight else 1.5
-        ls = "-" if sur == "flat" else "-"
         name = label + ("  [tuned flat]" if label == highlight else "")
         for ax, key in ((ax_loss, "val_loss"), (ax_acc, "val_accuracy")):
             curves = np.array([r["history"][key] for r in group])
             epochs = np.arange(1, curves.shape[1] + 1)
-            ax.plot(epochs, curves.mean(axis=0), ls, color=color, lw=lw, label=name)
+            ax.plot(epochs, curves.mean(axis=0), color=color, lw=lw, label=name)
             if len(group) > 1:
                 ax.fill_between(epochs, curves.min(0), curves.max(0), color=color, alpha=0.15)
         acc = [r["test_accuracy"] for r in group]
@@ -708,7 +736,7 @@ def learning_curves_figure(runs, highlight=None):
     ax_acc.set_ylabel("validation accuracy")
     for ax in (ax_loss, ax_acc):
         ax.set_xlabel("epoch")
-    ax_acc.legend(fontsize=7.5, loc="lower right")
+    fig.legend(*ax_acc.get_legend_handles_labels(), loc="outside lower center", ncol=4, fontsize=8)
     ax_test.set_yticks(range(len(groups)))
     ax_test.set_yticklabels(list(groups), fontsize=8)
     ax_test.invert_yaxis()
