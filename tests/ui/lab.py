@@ -245,13 +245,19 @@ class NotebookPage:
         return self
 
     def wait_run_all(self):
+        """Wait until every code cell ran and the kernel is idle, or until a cell failed (the
+        kernel skips the cells after it) and the kernel is quiet. Errors are left to
+        :meth:`assert_no_errors`."""
         n_code = self.n_code_cells_in_file()
         before = self._executes_before_run
         self.wait_until(
             lambda: (
-                self.traffic.count("execute_request") - before >= n_code
-                and self.traffic.settled()
-                and self._all_prompts_done()
+                (
+                    self.traffic.count("execute_request") - before >= n_code
+                    and self.traffic.settled()
+                    and (self._all_prompts_done() or self.traffic.errors)
+                )
+                or (self.traffic.errors and self.traffic.settled(quiet_s=3))
             ),
             f"all {n_code} code cells to run",
         )

@@ -3,6 +3,7 @@
 Four sliders are wired with the real :func:`lifsg.widgets.interactive_figure` to a quick
 matplotlib figure: ``ok`` works, ``raises`` has a callback that raises, ``frozen`` draws the
 same figure whatever the value, and ``unwired`` lost its observer (the slider no longer redraws).
+The last cell fails on purpose when run.
 ``lifsg/widgets.py`` is loaded from its file, so this kernel does not import TensorFlow.
 """
 
@@ -50,6 +51,9 @@ def widget_cell(mode):
     return src + f"box_{mode}"
 
 
+FAILING_CELL = 'raise ZeroDivisionError("a cell that fails on purpose")'
+
+
 def write(root):
     """Write the notebook under ``root``; return its path relative to root."""
     nb = nbformat.v4.new_notebook()
@@ -61,5 +65,6 @@ def write(root):
     nb.cells = [nbformat.v4.new_code_cell(SETUP)] + [
         nbformat.v4.new_code_cell(widget_cell(m)) for m in MODES
     ]
+    nb.cells.append(nbformat.v4.new_code_cell(FAILING_CELL))
     nbformat.write(nb, root / PATH)
     return PATH

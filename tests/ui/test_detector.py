@@ -1,6 +1,7 @@
 """The browser checks catch what they must (see synthetic.py): of four sliders in a small
 synthetic notebook only the working one may pass; a callback that raises, a figure that does
-not change and a slider that lost its observer must each be reported."""
+not change and a slider that lost its observer must each be reported, and so must a cell that
+fails during Run All."""
 
 import pytest
 
@@ -10,8 +11,17 @@ def synthetic(notebook_of):
     return notebook_of("detector")
 
 
+def test_cell_error_is_caught(synthetic):
+    with pytest.raises(AssertionError, match="a cell that fails on purpose") as info:
+        synthetic.assert_no_errors()
+    assert "ZeroDivisionError" in str(info.value)
+    assert "(from execute_request)" in str(info.value)  # a cell, not a widget callback
+    assert "shown in the page" in str(info.value)
+    print(f"reported as expected:\n{info.value}")
+
+
 def test_working_slider_passes(synthetic):
-    synthetic.assert_no_errors()
+    synthetic.assert_no_errors(since=1, scope=synthetic.widget_cell("ok"))  # the failing cell
     old, new = synthetic.move_slider_and_check("ok", "ArrowRight", expect="0.550")
     assert (old, new) == ("0.500", "0.550")
     assert synthetic.kernel_value("ok") == pytest.approx(0.55)
