@@ -8,6 +8,8 @@ Defaults are the original MNIST settings (paper-notes section 3): 100 steps, Poi
 current ``x * factor * dt`` at every step.
 """
 
+import textwrap
+
 import numpy as np
 from matplotlib.figure import Figure
 
@@ -155,7 +157,7 @@ def input_encodings_figure(
     grid = fig.add_gridspec(1, 4, width_ratios=(1.0, 1.25, 1.25, 1.4))
     ax_img = fig.add_subplot(grid[0])
     ax_img.imshow(image, cmap="gray_r", vmin=0, vmax=1)
-    ax_img.set_title(label, fontsize=10)
+    ax_img.set_title(textwrap.fill(label, 26), fontsize=10)
     ax_img.set_xticks([])
     ax_img.set_yticks([])
     ax_img.set_xlabel(f"{image.shape[0]} x {image.shape[1]} = {units} input units", fontsize=9)
@@ -192,7 +194,7 @@ def input_encodings_figure(
         ax.set_xlabel("time step")
         if i == 0:
             ax.set_ylabel("input unit (pixel, row-major)")
-    fig.suptitle(f"F4 input encodings, {steps} steps", fontsize=11)
+    fig.suptitle(f"F4 input encodings of {label}, {steps} steps", fontsize=11)
 
     data = {"encoding": [], "unit": [], "step": [], "value": []}
     flat = image.ravel()
