@@ -173,14 +173,17 @@ class NotebookPage:
         return self
 
     def _kernel_ready(self):
-        # JupyterLab sometimes asks which kernel to start although the notebook names one;
-        # a person would accept the proposed one (Python 3 (ipykernel)).
+        return not self.accept_kernel_dialog() and self._kernel_idle_shown()
+
+    def accept_kernel_dialog(self):
+        """If JupyterLab asks which kernel to start (the settings say it should not), accept
+        the proposed one, as a person would; True if there was such a dialog."""
         dialog = self.page.locator(".jp-Dialog", has_text="Select Kernel")
-        if dialog.count():
-            print(f"{self.path}: accepted JupyterLab's 'Select Kernel' dialog")
-            dialog.locator(".jp-mod-accept").click()
+        if not dialog.count():
             return False
-        return self._kernel_idle_shown()
+        print(f"{self.path}: accepted JupyterLab's 'Select Kernel' dialog")
+        dialog.locator(".jp-mod-accept").click()
+        return True
 
     def n_code_cells_in_file(self):
         cells = json.loads((self.server.root / self.path).read_text())["cells"]
@@ -225,6 +228,8 @@ class NotebookPage:
         """Click Run > Run All Cells (retried while the entry is inactive)."""
         before = self._executes_before_run = self.traffic.count("execute_request")
         for _ in range(3):  # the menu entry is inactive until the notebook and kernel are ready
+            if self.accept_kernel_dialog():
+                self.wait_until(self._kernel_idle_shown, "the kernel to start", 90)
             self.page.locator(".jp-NotebookPanel .jp-InputArea-prompt").first.click()
             self.page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^Run$")).click()
             item = self.page.locator('.lm-Menu-item[data-command="runmenu:run-all"]')

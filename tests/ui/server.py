@@ -36,13 +36,18 @@ CHROMIUM_ARGS = [
     "--password-store=basic",
 ]
 
-# User settings of the temporary JupyterLab: no news or update pop-ups, every cell in the DOM.
+# User settings of the temporary JupyterLab: no news or update pop-ups.
 LAB_SETTINGS = {
     "@jupyterlab/apputils-extension/notification.jupyterlab-settings": {
         "fetchNews": "false",
         "checkForUpdates": False,
     },
-    "@jupyterlab/notebook-extension/tracker.jupyterlab-settings": {"windowingMode": "none"},
+    # every cell in the DOM; start the notebook's own kernel without asking (under load
+    # JupyterLab otherwise sometimes shows its "Select Kernel" dialog)
+    "@jupyterlab/notebook-extension/tracker.jupyterlab-settings": {
+        "windowingMode": "none",
+        "autoStartDefaultKernel": True,
+    },
     "@jupyterlab/docmanager-extension/plugin.jupyterlab-settings": {"autosave": False},
 }
 
