@@ -136,7 +136,7 @@ def test_input_encodings_figure_data_are_the_encodings():
 def test_surrogate_curves_peak_where_peak_says(name):
     u = np.linspace(-1, 1, 2001)  # contains u = 0
     curve = f5.surrogate_curves([name], beta=8.0, u=u)[name]
-    s = f5.make_surrogate(name, 8.0)
+    s = surrogates.get(name, beta=8.0)
     assert curve.max() == pytest.approx(s.peak, rel=1e-6)
     assert curve[1000] == pytest.approx(s.peak, rel=1e-6)  # at u = 0
     if name != "flat":  # a bump: well below the peak beyond its width
@@ -182,7 +182,7 @@ def test_flat_profile_does_not_depend_on_the_design(loss):
 @pytest.mark.parametrize("name", f5.SHAPED)
 def test_shaped_profiles_match_the_algebra_and_the_reference(name, design):
     w, steps, beta = 0.05, 40, 10.0
-    s = f5.make_surrogate(name, beta)
+    s = surrogates.get(name, beta=beta)
     x = f5.design_input(design, w, steps)
     trace = reference.lif_forward(x[None, :, None], w, 1.0)
     assert np.flatnonzero(trace.y[0, :, 0]).tolist() == [steps - 1]

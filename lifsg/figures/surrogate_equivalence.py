@@ -76,13 +76,6 @@ COLORS = {
 }
 
 
-def make_surrogate(name, beta=BETA):
-    """``lifsg.surrogates.get`` with ``beta`` where the surrogate takes it ("flat" does not)."""
-    if name == "flat":
-        return surrogates.get("flat")
-    return surrogates.get(name, beta=beta)
-
-
 # ----------------------------------------------------------------------------------- (a)
 
 
@@ -92,7 +85,7 @@ def surrogate_curves(names=None, beta=BETA, u=None):
     u = np.linspace(-0.5, 0.5, 1001) if u is None else np.asarray(u, dtype=float)
     out = {}
     for name in names:
-        s = make_surrogate(name, beta)
+        s = surrogates.get(name, beta=beta)
         out[name] = np.asarray(keras.ops.convert_to_numpy(s.derivative(keras.ops.array(u))))
     return out
 
@@ -111,7 +104,7 @@ def surrogates_figure(names=None, beta=BETA, u_max=0.5):
     ax_raw, ax_norm = fig.subplots(1, 2)
     data = {k: [] for k in ("surrogate", "beta", "u", "derivative", "peak", "width")}
     for name in names:
-        s = make_surrogate(name, beta)
+        s = surrogates.get(name, beta=beta)
         peak, width = float(s.peak), float(s.width)
         color = COLORS.get(name)
         ls = "--" if name == "flat" else "-"
@@ -227,7 +220,7 @@ def backprop_profiles(currents, w_leaks, surrogate, loss="spike", threshold=THRE
 
 def error_profile(surrogate, w_leak=W_LEAK, loss="spike", design="ramp", steps=STEPS, beta=BETA):
     """One unit's error profile ``dL/dx_t`` (steps,) for a surrogate name at a leak."""
-    s = make_surrogate(surrogate, beta) if isinstance(surrogate, str) else surrogate
+    s = surrogates.get(surrogate, beta=beta) if isinstance(surrogate, str) else surrogate
     x = design_input(design, w_leak, steps)[:, None]
     return backprop_profiles(x, [w_leak], s, loss)[0]
 
@@ -305,7 +298,7 @@ def error_profile_experiment(
         v = reference.lif_forward(x[None, :, None], w_leak, THRESHOLD).v[0, :, 0]
         shaped_profiles, fits, gates = {}, {}, {}
         for name in shaped:
-            s = make_surrogate(name, beta)
+            s = surrogates.get(name, beta=beta)
             shaped_profiles[name] = error_profile(s, w_leak, loss, design, steps)
             fits[name] = fit_flat_leak(shaped_profiles[name], loss, steps, own_leak=w_leak)
             gates[name] = np.asarray(keras.ops.convert_to_numpy(s.derivative(v - THRESHOLD)))
@@ -391,7 +384,7 @@ def error_profile_figure(
         ax_v.plot(lag, res["v"], color="#444444", lw=1.6, label="V (threshold dashed)")
         ax_v.axhline(THRESHOLD, color="#c0392b", ls="--", lw=0.9)
         for name in shaped:
-            peak = make_surrogate(name, beta).peak
+            peak = surrogates.get(name, beta=beta).peak
             gate = res["gate"][name] / peak
             ax_v.plot(lag, gate, color=COLORS.get(name), lw=1.0, alpha=0.8, label=f"{name} gate")
         ax_v.set_title(f"{CASE_TITLES[case]}\n$w_{{leak}}$ = {w_leak:g}", fontsize=9.5)
@@ -524,7 +517,7 @@ def build_model(config, task=None, hidden=48, learning_rate=3e-3, seed=0):
         hidden,
         w_leak=config.w_leak,
         trainable_leak=False,
-        surrogate=make_surrogate(config.surrogate, config.beta),
+        surrogate=surrogates.get(config.surrogate, beta=config.beta),
         name="hidden",
     )(inputs)
     outputs = lifsg.LeakyReadout(
