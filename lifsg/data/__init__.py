@@ -1,0 +1,9 @@
+"""Data sets for lifsg, read from local files; ``python -m lifsg.data fetch NAME`` downloads them.
+
+Importing this package downloads nothing and needs only numpy.
+"""
+
+from .flowers import fetch_flowers, load_flowers
+from .mnist import DataError, fetch_mnist, load_mnist
+
+__all__ = ["DataError", "fetch_flowers", "fetch_mnist", "load_flowers", "load_mnist"]
