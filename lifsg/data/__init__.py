@@ -3,7 +3,8 @@
 Importing this package downloads nothing and needs only numpy.
 """
 
+from .common import DataError
 from .flowers import fetch_flowers, load_flowers
-from .mnist import DataError, fetch_mnist, load_mnist
+from .mnist import fetch_mnist, load_mnist
 
 __all__ = ["DataError", "fetch_flowers", "fetch_mnist", "load_flowers", "load_mnist"]

@@ -3,8 +3,9 @@
 import argparse
 import sys
 
+from .common import DataError
 from .flowers import fetch_flowers
-from .mnist import DataError, fetch_mnist
+from .mnist import fetch_mnist
 
 # One line per data set: name -> fetch(data_dir); the default folder is data/<name>.
 FETCHERS = {

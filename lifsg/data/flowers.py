@@ -23,7 +23,6 @@ import hashlib
 import http.client
 import io
 import json
-import sys
 import tarfile
 import tempfile
 import urllib.error
@@ -33,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .mnist import DataError, _atomic_write
+from .common import DataError, atomic_write, log
 
 __all__ = [
     "FILES",
@@ -61,10 +60,6 @@ DOWNLOAD_TIMEOUT_S = 10
 CHUNK = 1 << 20
 CACHE_VERSION = 1
 FETCH_HINT = "run `python -m lifsg.data fetch flowers` (it prints what to place where)"
-
-
-def _log(message):
-    print(f"[lifsg.data] {message}", file=sys.stderr, flush=True)
 
 
 def member_name(image_id):
@@ -336,10 +331,10 @@ def _read_cache(path, meta):
             stored = json.loads(str(npz["meta"]))
             arrays = {key: npz[key] for key in ARRAYS}
     except Exception as err:  # a broken cache is rebuilt, never trusted
-        _log(f"ignoring unreadable cache {path} ({err}); rebuilding it")
+        log(f"ignoring unreadable cache {path} ({err}); rebuilding it")
         return None
     if stored != meta:
-        _log(f"ignoring cache {path} built for other parameters; rebuilding it")
+        log(f"ignoring cache {path} built for other parameters; rebuilding it")
         return None
     return arrays
 
@@ -388,7 +383,7 @@ def load_flowers(
         if cache:
             path.parent.mkdir(parents=True, exist_ok=True)
             payload = dict(arrays, meta=np.array(json.dumps(meta, sort_keys=True)))
-            _atomic_write(path, lambda f: np.savez_compressed(f, **payload))
+            atomic_write(path, lambda f: np.savez_compressed(f, **payload))
     data = (arrays["x_train"], arrays["y_train"]), (arrays["x_test"], arrays["y_test"])
     if not return_info:
         return data
@@ -442,9 +437,9 @@ def fetch_flowers(data_dir="data/flowers", timeout=DOWNLOAD_TIMEOUT_S):
         if path.is_file():
             digest = md5_of(path)
             if digest == expected:
-                _log(f"{path}: present, md5 verified")
+                log(f"{path}: present, md5 verified")
                 continue
-            _log(f"{path}: md5 {digest} is not the official {expected}; fetching it again")
+            log(f"{path}: md5 {digest} is not the official {expected}; fetching it again")
         todo.append(name)
     failed, network_down = [], None
     for name in todo:
@@ -454,26 +449,26 @@ def fetch_flowers(data_dir="data/flowers", timeout=DOWNLOAD_TIMEOUT_S):
         try:
             _download(BASE_URL + name, data_dir / name, FILES[name], timeout)
         except (urllib.error.URLError, http.client.HTTPException, OSError) as err:
-            _log(f"download of {BASE_URL}{name} failed ({err})")
+            log(f"download of {BASE_URL}{name} failed ({err})")
             failed.append(name)
             if not isinstance(err, urllib.error.HTTPError):
                 network_down = err
-                _log("the official site is unreachable from here; not trying the other files")
+                log("the official site is unreachable from here; not trying the other files")
         except DataError as err:
-            _log(str(err))
+            log(str(err))
             failed.append(name)
     if failed:
         raise DataError(
             f"could not fetch {', '.join(failed)} into {data_dir}.\n"
             + flowers_instructions(data_dir, failed)
         )
-    _log(f"Oxford 102 Flowers files verified in {data_dir}")
+    log(f"Oxford 102 Flowers files verified in {data_dir}")
     return data_dir
 
 
 def _download(url, target, expected_md5, timeout):
     """Stream ``url`` into ``target`` (atomically), checking the md5 before it is kept."""
-    _log(f"downloading {url} (timeout {timeout} s)")
+    log(f"downloading {url} (timeout {timeout} s)")
     target.parent.mkdir(parents=True, exist_ok=True)
     digest = hashlib.md5(usedforsecurity=False)
     prefix = f".{target.name}."

