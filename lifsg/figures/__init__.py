@@ -12,6 +12,11 @@ is plotted. Notebooks call them once with the paper's values, save the result wi
   error each input spike receives.
 - :mod:`lifsg.figures.phase_diagram`: F3, the largest input spacing that still reaches
   threshold, over (w_input, w_leak).
+- :mod:`lifsg.figures.encodings`: F4, an image and its spike rasters under each encoder.
+- :mod:`lifsg.figures.surrogate_equivalence`: F5, surrogate shapes, error profiles through
+  time and learning curves.
+- :mod:`lifsg.figures.mnist`: F6, MNIST learning curves and the results table.
+- :mod:`lifsg.figures.flowers`: F7, Oxford Flowers learning curves and results table.
 
 Figures are built with :class:`matplotlib.figure.Figure` (not pyplot), so nothing is shown or
 kept open behind the caller's back; in a notebook, ``display(fig)`` or a cell's last value
