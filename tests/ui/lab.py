@@ -119,14 +119,6 @@ def png_digest(src):
     return hashlib.sha1(raw).hexdigest()
 
 
-def png_size(src):
-    """(width, height) of a PNG data URI, read from its IHDR chunk."""
-    raw = base64.b64decode(src.split(",", 1)[1])
-    if raw[:8] != b"\x89PNG\r\n\x1a\n":
-        raise AssertionError("the figure image is not a PNG")
-    return int.from_bytes(raw[16:20], "big"), int.from_bytes(raw[20:24], "big")
-
-
 def png_is_blank(src):
     """True if the PNG has a single colour (a figure that drew nothing)."""
     from PIL import Image
@@ -271,9 +263,6 @@ class NotebookPage:
         prompts = self.page.locator(".jp-CodeCell .jp-InputArea-prompt").all_inner_texts()
         return all(re.search(r"\[\d+\]", p) for p in prompts)
 
-    def settle(self, timeout_s=None):
-        self.wait_until(self.traffic.settled, "the kernel to finish (idle)", timeout_s)
-
     # -- errors ----------------------------------------------------------------------------
 
     def error_outputs(self, scope=None):
@@ -332,7 +321,8 @@ class NotebookPage:
 
     def kernel_value(self, description):
         """The value the kernel holds for the slider ``description``, printed by a cell added
-        at the end of the notebook (its output is read back from the page)."""
+        at the end of the notebook (its output is read back from the page). Uses the widget
+        registry of ipywidgets 8 (``ipywidgets.widgets.widget._instances``)."""
         marker = "UI-PROBE"
         code = (
             "from ipywidgets.widgets.widget import _instances\n"
@@ -401,20 +391,23 @@ class NotebookPage:
             10,
         )
 
-        def redrawn():
-            images = self.figure_images(description)
-            return (
-                len(self.traffic.errors) > errors_before
-                or self.error_outputs(self.widget_cell(description))
-                or (
-                    self.traffic.settled()
-                    and len(images) >= 1
-                    and all(src and src.startswith("data:image/png") for src in images)
-                )
-            )
+        cell = self.widget_cell(description)
+        self.wait_until(
+            lambda: len(self.traffic.errors) > errors_before or self.traffic.settled(),
+            f"the kernel to finish the redraw of '{description}'",
+        )
 
-        self.wait_until(redrawn, f"the '{description}' figure to redraw")
-        self.assert_no_errors(since=errors_before, scope=self.widget_cell(description))
+        def shown():  # what arrived is on the page: an error, or one new figure
+            if len(self.traffic.errors) > errors_before:
+                return bool(self.error_outputs(cell))
+            images = self.figure_images(description)
+            return len(images) == 1 and png_digest(images[0]) != old_digest
+
+        try:  # the page renders what arrived with a delay; unchanged after that is a failure
+            self.wait_until(shown, f"the '{description}' widget to show the redraw", 5)
+        except AssertionError:
+            pass
+        self.assert_no_errors(since=errors_before, scope=cell)
         new_images = self.figure_images(description)
         if len(new_images) != 1:
             raise AssertionError(
