@@ -573,7 +573,7 @@ _HYBRID = dict(
     units=(128,),
     kernel_initializer="he_uniform",
     loss="crossentropy",
-    epochs=3,
+    epochs=5,
     validation=5000,
     lr_patience=2,
 )
