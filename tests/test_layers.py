@@ -124,6 +124,7 @@ def test_eager_and_graph_agree(rng):
 
 @pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])
 def test_dtype_policies(policy, rng):
+    previous = keras.config.dtype_policy()
     keras.config.set_dtype_policy(policy)
     try:
         model = keras.Sequential(
@@ -143,7 +144,7 @@ def test_dtype_policies(policy, rng):
         model.compile("adam", "sparse_categorical_crossentropy")
         model.fit(x, np.arange(5) % 3, epochs=1, verbose=0)
     finally:
-        keras.config.set_dtype_policy("float32")
+        keras.config.set_dtype_policy(previous)
 
 
 BAD_CONSTRUCTORS = [
