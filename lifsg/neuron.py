@@ -48,23 +48,69 @@ def lif_step(x_t, v_prev, y_prev, decay, threshold, spike_fn, reset="delayed"):
     return v, spike_fn(v - threshold)
 
 
+IMPLEMENTATIONS = ("auto", "fused", "loop")
+_implementation = "auto"
+
+
+def set_implementation(name):
+    """Choose how the time loop runs; returns the previous choice.
+
+    - ``"auto"`` (default): the fused C++ kernel (:mod:`lifsg.fused`) where the backend is
+      TensorFlow, the dtype float32/float64 and the kernel compiles; the loop otherwise.
+      It measured fastest (benchmarks/README.md).
+    - ``"fused"``: always the fused kernel (raises where it is unavailable).
+    - ``"loop"``: the keras.ops loop (a ``tf.while_loop`` over a TensorArray on TensorFlow,
+      ``ops.scan`` on other backends).
+
+    The choice applies when a layer is called (traced), so set it before building a model.
+    """
+    global _implementation
+    if name not in IMPLEMENTATIONS:
+        raise ValueError(f"unknown implementation {name!r}; valid: {', '.join(IMPLEMENTATIONS)}")
+    previous, _implementation = _implementation, name
+    return previous
+
+
+def get_implementation():
+    """The current choice of :func:`set_implementation`."""
+    return _implementation
+
+
+def _use_fused(x):
+    if _implementation == "loop":
+        return False
+    from lifsg import fused
+
+    if _implementation == "fused":
+        if keras.backend.backend() != "tensorflow" or not fused.supports(x):
+            raise ValueError(
+                "implementation 'fused' needs the TensorFlow backend and float32/float64 inputs"
+                f" of rank >= 3, got {keras.backend.backend()} {x.dtype} rank {len(x.shape)}"
+            )
+        fused.build()
+        return True
+    return keras.backend.backend() == "tensorflow" and fused.supports(x) and fused.available()
+
+
 def scan(step, init, xs):
     """``carry, ys = scan(step, init, xs)`` over the leading axis of ``xs``.
 
     step(carry, x_t) -> (carry, y_t) with a single tensor y_t. TensorFlow gets a plain
-    ``tf.while_loop`` writing one TensorArray (Keras' generic TF scan keeps the carry in
-    TensorArrays and must output the carry's structure); other backends use ``ops.scan``.
+    ``tf.while_loop`` that reads ``xs`` from one TensorArray and writes ``ys`` to another
+    (reading ``xs[t]`` by slicing would make the backward pass O(T^2): each step's slice
+    gradient is a dense tensor of the whole sequence); other backends use ``ops.scan``.
     """
     if keras.backend.backend() != "tensorflow":
         return ops.scan(step, init, xs)
     import tensorflow as tf
 
     n = tf.shape(xs)[0]
-    carry, y0 = step(init, xs[0])
+    xs_ta = tf.TensorArray(xs.dtype, size=n, element_shape=xs.shape[1:]).unstack(xs)
+    carry, y0 = step(init, xs_ta.read(0))
     ys = tf.TensorArray(y0.dtype, size=n, element_shape=y0.shape).write(0, y0)
 
     def body(t, carry, ys):
-        carry, y_t = step(carry, xs[t])
+        carry, y_t = step(carry, xs_ta.read(t))
         return t + 1, carry, ys.write(t, y_t)
 
     _, carry, ys = tf.while_loop(lambda t, *_: t < n, body, (tf.constant(1), carry, ys))
@@ -77,8 +123,13 @@ def lif_loop(x, decay, threshold, spike_fn, reset="delayed", return_potential=Fa
     """Run the LIF neuron over time.
 
     x: (batch, time, ...features) input currents. Returns spikes, or potentials if
-    ``return_potential``, of the same shape and dtype.
+    ``return_potential``, of the same shape and dtype. Runs the fused kernel or the loop, as
+    :func:`set_implementation` chose; both give the same values and gradients.
     """
+    if _use_fused(x):
+        from lifsg import fused
+
+        return fused.lif(x, decay, threshold, spike_fn, reset, return_potential)
     x_tm = ops.moveaxis(x, 1, 0)
     zeros = ops.zeros_like(x_tm[0])
 
@@ -95,6 +146,10 @@ def leaky_integrator_loop(x, decay):
 
     x: (batch, time, ...features). Returns V of the same shape.
     """
+    if _use_fused(x):
+        from lifsg import fused
+
+        return fused.leaky_integrator(x, decay)
     x_tm = ops.moveaxis(x, 1, 0)
 
     def step(v, x_t):
