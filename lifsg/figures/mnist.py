@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter
 
 # Other papers' numbers (paper-notes F6), not reproduced here.
 PUBLISHED = (
@@ -60,7 +61,18 @@ def load_results(results_dir):
     return out
 
 
-ORDER = ("original", "dense_best", "dense_v1", "hybrid")
+ORDER = (
+    "original",
+    "dense_best",
+    "dense_v1",
+    "hybrid",
+    "table_poisson_flat",
+    "table_latency_flat",
+    "table_constant_flat",
+    "table_constant_superspike",
+    "table_constant_sigmoid",
+    "table_constant_esser",
+)
 
 
 def _order(group):
@@ -214,7 +226,7 @@ def table_figure(rows, note=""):
     return fig, data
 
 
-def learning_curves(results, headline=("original", "dense_best", "hybrid"), note=""):
+def learning_curves(results, headline=("original", "dense_best", "dense_v1", "hybrid"), note=""):
     """Test error per epoch (log scale): (a) headline runs (thin: each seed, bold: mean), (b)
     the other runs (short encoding / surrogate runs). Returns ``(fig, data)``, data in long
     format (one row per run and epoch) with accuracies, not errors."""
@@ -257,6 +269,9 @@ def learning_curves(results, headline=("original", "dense_best", "hybrid"), note
         ax.set_xlabel("epoch")
         ax.set_ylabel("test error (%)")
         ax.set_yscale("log")
+        plain = FuncFormatter(lambda v, _: f"{v:g}")
+        ax.yaxis.set_major_formatter(plain)
+        ax.yaxis.set_minor_formatter(plain)
         ax.xaxis.get_major_locator().set_params(integer=True)
         ax.set_title(title)
         ax.grid(alpha=0.3)
