@@ -4,7 +4,7 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: figures test data lab lint clean-venv
+.PHONY: figures test data lab lint benchmark clean-venv
 
 $(BIN)/activate: requirements.txt requirements-dev.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,8 +20,15 @@ figures: $(BIN)/activate
 	$(BIN)/python tools/run_notebooks.py
 
 ## Run the tests (unit tests, every notebook in QUICK mode, browser tests if chromium exists).
+## The fused LIF kernel is compiled first (once, cached); without a compiler lifsg falls back
+## to the keras.ops loop.
 test: $(BIN)/activate
+	-$(BIN)/python -m lifsg.fused
 	$(BIN)/python -m pytest
+
+## Speed and memory against snnTorch and Norse (own venv) -> benchmarks/results.*
+benchmark: $(BIN)/activate
+	$(BIN)/python benchmarks/run.py
 
 ## Fetch the real MNIST files into data/mnist (checked against the official digests).
 data: $(BIN)/activate
