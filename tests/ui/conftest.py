@@ -44,7 +44,9 @@ def pytest_collection_modifyitems(config, items):
 
 def pytest_terminal_summary(terminalreporter):
     if _artifact_dir is not None and any(_artifact_dir.iterdir()):
-        terminalreporter.write_line(f"UI test screenshots: {_artifact_dir}")
+        terminalreporter.write_line(
+            f"UI test artefacts (screenshots, jupyterlab.log): {_artifact_dir}"
+        )
 
 
 @pytest.fixture(scope="session")
@@ -70,8 +72,9 @@ def artifact_dir(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def lab_server(chromium_path):
-    """JupyterLab on a temporary root holding copies of notebooks/*.ipynb in notebooks/."""
+def lab_server(chromium_path, artifact_dir):
+    """JupyterLab on a temporary root holding copies of notebooks/*.ipynb in notebooks/; its
+    log goes to the artefact folder."""
     pytest.importorskip("jupyterlab", reason="jupyterlab is not installed")
     root = Path(tempfile.mkdtemp(prefix="lifsg-ui-"))
     (root / "notebooks").mkdir()
@@ -79,7 +82,7 @@ def lab_server(chromium_path):
         shutil.copy2(nb, root / "notebooks" / nb.name)
     for sub in ("figures", "results"):
         (root / sub).mkdir()
-    server = start_lab(lab_command(root), root, lab_env(root))
+    server = start_lab(lab_command(root), root, lab_env(root), log=artifact_dir / "jupyterlab.log")
     yield server
     stop_lab(server.process)
     shutil.rmtree(root, ignore_errors=True)

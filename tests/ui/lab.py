@@ -65,6 +65,8 @@ class KernelTraffic:
         self.sent = []  # (msg_type, time) of every shell request
         self.errors = []  # KernelError
         self.sockets = 0
+        self.last_socket = 0.0
+        self.other_states = []
         self.last_activity = time.monotonic()
         page.on("websocket", self._attach)
 
@@ -72,6 +74,7 @@ class KernelTraffic:
         if "/api/kernels/" not in ws.url:
             return
         self.sockets += 1
+        self.last_socket = time.monotonic()
         ws.on("framesent", self._sent)
         ws.on("framereceived", self._received)
 
@@ -99,8 +102,12 @@ class KernelTraffic:
                     parent.get("msg_type", "?"),
                 )
             )
-        elif header.get("msg_type") == "status" and content.get("execution_state") == "idle":
-            self.pending.pop(parent.get("msg_id"), None)
+        elif header.get("msg_type") == "status":
+            state = content.get("execution_state")
+            if state == "idle":
+                self.pending.pop(parent.get("msg_id"), None)
+            elif state != "busy":
+                self.other_states.append(state)  # starting, restarting, dead, ...
 
     def count(self, msg_type):
         return sum(1 for t, _ in self.sent if t == msg_type)
@@ -140,6 +147,7 @@ class NotebookPage:
         self.page_errors = []
         page.on("pageerror", lambda e: self.page_errors.append(str(e)))
         self._executes_before_run = None
+        self._states_before_run = 0
 
     # -- opening and running -------------------------------------------------------------
     # Each step has a start and a wait half, so several notebooks can open and run at once.
@@ -150,7 +158,10 @@ class NotebookPage:
         return self.wait_open()
 
     def start_open(self):
-        self.page.goto(self.server.url(f"lab/tree/{self.path}?reset"), wait_until="commit")
+        # a workspace of its own: pages sharing one would reopen each other's notebooks
+        workspace = "ui-" + re.sub(r"\W", "-", self.path)
+        url = self.server.url(f"lab/workspaces/{workspace}/tree/{self.path}?reset")
+        self.page.goto(url, wait_until="commit")
         return self
 
     def wait_open(self):
@@ -165,7 +176,13 @@ class NotebookPage:
         return self
 
     def _kernel_ready(self):
-        return not self.accept_kernel_dialog() and self._kernel_idle_shown()
+        # JupyterLab at times replaces the kernel it just started (a new websocket): wait
+        # until the connection has been stable for a few seconds
+        return (
+            not self.accept_kernel_dialog()
+            and self._kernel_idle_shown()
+            and time.monotonic() - self.traffic.last_socket > 3
+        )
 
     def accept_kernel_dialog(self):
         """If JupyterLab asks which kernel to start (the settings say it should not), accept
@@ -204,7 +221,8 @@ class NotebookPage:
         return (
             f"  prompts: {' '.join(p.strip() for p in prompts)}\n"
             f"  requests sent: {len(t.sent)}, still without idle: {sorted(t.pending.values())}, "
-            f"kernel errors: {len(t.errors)}, websockets: {t.sockets}\n"
+            f"kernel errors: {len(t.errors)}, websockets: {t.sockets}, "
+            f"other kernel states: {t.other_states}\n"
             f"  page errors: {self.page_errors}"
         )
 
@@ -219,6 +237,7 @@ class NotebookPage:
     def start_run_all(self):
         """Click Run > Run All Cells (retried while the entry is inactive)."""
         before = self._executes_before_run = self.traffic.count("execute_request")
+        self._states_before_run = len(self.traffic.other_states)
         for _ in range(3):  # the menu entry is inactive until the notebook and kernel are ready
             if self.accept_kernel_dialog():
                 self.wait_until(self._kernel_idle_shown, "the kernel to start", 90)
@@ -241,10 +260,12 @@ class NotebookPage:
             raise AssertionError(f"Run > Run All Cells did not start\n{self.state()}")
         return self
 
-    def wait_run_all(self):
+    def wait_run_all(self, retries=1):
         """Wait until every code cell ran and the kernel is idle, or until a cell failed (the
         kernel skips the cells after it) and the kernel is quiet. Errors are left to
-        :meth:`assert_no_errors`."""
+        :meth:`assert_no_errors`. If Run All stops early with neither an error nor a busy
+        kernel (JupyterLab dropped the queue, seen when it swapped the kernel at start), it
+        is clicked again, as a person would."""
         n_code = self.n_code_cells_in_file()
         before = self._executes_before_run
         self.wait_until(
@@ -255,9 +276,29 @@ class NotebookPage:
                     and (self._all_prompts_done() or self.traffic.errors)
                 )
                 or (self.traffic.errors and self.traffic.settled(quiet_s=3))
+                or self._kernel_lost()
+                or self._run_stopped()
             ),
             f"all {n_code} code cells to run",
         )
+        if self._kernel_lost():
+            raise AssertionError(f"the kernel died or restarted during Run All\n{self.state()}")
+        if self._run_stopped():
+            if retries <= 0:
+                raise AssertionError(f"Run All stopped early without an error\n{self.state()}")
+            print(f"{self.path}: Run All stopped early without an error; running all again")
+            self.start_run_all()
+            self.wait_run_all(retries - 1)
+
+    def _run_stopped(self):
+        if self.traffic.errors or not self.traffic.settled(quiet_s=5):
+            return False
+        prompts = self.page.locator(".jp-CodeCell .jp-InputArea-prompt").all_inner_texts()
+        return not any("*" in p for p in prompts) and not self._all_prompts_done()
+
+    def _kernel_lost(self):
+        since_run = self.traffic.other_states[self._states_before_run :]
+        return bool({"dead", "restarting", "autorestarting"} & set(since_run))
 
     def _all_prompts_done(self):
         prompts = self.page.locator(".jp-CodeCell .jp-InputArea-prompt").all_inner_texts()

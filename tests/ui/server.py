@@ -119,12 +119,12 @@ def lab_command(root):
     return cmd
 
 
-def start_lab(cmd, root, env, cwd=None):
+def start_lab(cmd, root, env, cwd=None, log=None):
     """Start ``cmd`` (a jupyter lab command line) on 127.0.0.1, a free port and a new token,
-    logging to root/jupyterlab.log; return the LabServer once it answers."""
+    logging to ``log`` (default root/jupyterlab.log); return the LabServer once it answers."""
     port = _free_port()
     token = secrets.token_hex(16)
-    log = Path(root) / "jupyterlab.log"
+    log = Path(log or Path(root) / "jupyterlab.log")
     cmd = [
         *cmd,
         "--no-browser",

@@ -5,7 +5,7 @@ The notebooks are opened in headless Chromium and run from the Run menu (all tog
 produced an error, moves one slider with the keyboard and checks that the figure redrew: the
 readout shows the new value, the kernel holds that value (printed by a cell added at the end),
 the widget shows exactly one figure and its image differs from the one before. Screenshots
-after the run and after the move go to the artefact folder.
+after the run, and of the widget before and after the move, go to the artefact folder.
 """
 
 import time
@@ -25,8 +25,14 @@ def test_slider_redraws_figure(notebook_of, artifact_dir, name, slider, key, exp
     notebook.assert_no_errors()
     for text in notebook.stderr_outputs():  # warnings are allowed, but shown in the report
         print(f"{name}: stderr output (not an error):\n{text[:500]}")
-    shot = notebook.screenshot(artifact_dir / f"{name}-1-after-run-all.png")
-    print(f"screenshot: {shot}")
+    # JupyterLab scrolls inside its own panel: a page shot shows the top, the cell shot the widget
+    for shot in (
+        notebook.screenshot(artifact_dir / f"{name}-0-after-run-all.png"),
+        notebook.screenshot(
+            artifact_dir / f"{name}-1-{slider}-{notebook.readout(slider)}.png", slider
+        ),
+    ):
+        print(f"screenshot: {shot}")
 
     t0 = time.monotonic()
     old, new = notebook.move_slider_and_check(slider, key, expect=expect)
