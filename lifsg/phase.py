@@ -51,16 +51,20 @@ def max_spacing(w_input, w_leak, spikes):
     return out
 
 
-def simulate_max_spacing(w_input, w_leak, spikes, largest=10, many=2000):
-    """Brute force with :func:`lifsg.reference.lif_forward`: the largest ``m`` in
-    ``0..largest`` for which the spikes reach threshold; ``inf`` if ``largest + 1`` still
-    does, ``nan`` if none does. "many" spikes means ``many`` of them.
+def simulate_max_spacing(w_input, w_leak, spikes, largest=10, many=2000, run=None):
+    """Brute force: the largest ``m`` in ``0..largest`` for which the spikes reach threshold;
+    ``inf`` if ``largest + 1`` still does, ``nan`` if none does. "many" spikes means ``many``
+    of them.
 
-    w_input, w_leak: 1-D arrays of equal length (one neuron each).
+    w_input, w_leak: 1-D arrays of equal length (one neuron each). run: the neuron simulated,
+    ``run(x) -> spikes`` for x (1, time, neurons) with the leaks ``w_leak`` (default
+    :func:`lifsg.reference.lif_forward`; the figures pass the real :class:`lifsg.LIF`).
     """
     _check_count(spikes)
     w = np.asarray(w_input, float)
     leak = np.asarray(w_leak, float)
+    if run is None:
+        run = lambda x: reference.lif_forward(x, leak).y  # noqa: E731
     n = many if spikes == "many" else spikes
     best = np.full(w.shape, np.nan)
     for m in range(largest + 2):
@@ -69,6 +73,6 @@ def simulate_max_spacing(w_input, w_leak, spikes, largest=10, many=2000):
         x[0, :: max(m, 1)] = w
         if m == 0:
             x[0, 0] = n * w
-        reached = reference.lif_forward(x, leak).y[0].max(axis=0) > 0
+        reached = np.asarray(run(x))[0].max(axis=0) > 0
         best = np.where(reached, m, best)
     return np.where(best > largest, np.inf, best)

@@ -159,29 +159,9 @@ def _layer_run(w_leak):
 
 
 def layer_max_spacing(w_input, w_leak, spikes, largest=LARGEST, many=400, _run=None):
-    """Brute force with :class:`lifsg.LIF` (float64): the largest ``m`` in ``0..largest`` for
-    which ``spikes`` inputs of weight ``w_input`` every ``m`` steps reach threshold; ``inf`` if
-    ``largest + 1`` still does, ``nan`` if none does ("many" means ``many`` spikes).
-
-    w_input, w_leak: 1-D arrays of equal length; every point is one feature of one layer call
-    per spacing, so the grid is run ``largest + 2`` times.
-    """
-    if spikes not in phase.SPIKE_COUNTS:
-        raise ValueError(f"spikes must be one of {phase.SPIKE_COUNTS}, got {spikes!r}")
-    w = np.asarray(w_input, float)
-    leak = np.asarray(w_leak, float)
-    n = many if spikes == "many" else spikes
-    run = _run or _layer_run(leak)
-    best = np.full(w.shape, np.nan)
-    for m in range(largest + 2):
-        steps = 1 if m == 0 else (n - 1) * m + 1
-        x = np.zeros((1, steps, w.size))
-        x[0, :: max(m, 1)] = w
-        if m == 0:
-            x[0, 0] = n * w
-        reached = np.asarray(run(x))[0].max(axis=0) > 0
-        best = np.where(reached, m, best)
-    return np.where(best > largest, np.inf, best)
+    """:func:`lifsg.phase.simulate_max_spacing` with the real :class:`lifsg.LIF` (float64)."""
+    run = _run or _layer_run(w_leak)
+    return phase.simulate_max_spacing(w_input, w_leak, spikes, largest, many, run=run)
 
 
 def cross_check(step=0.1, largest=LARGEST, many=400):
