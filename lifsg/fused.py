@@ -26,6 +26,8 @@ import tempfile
 import threading
 import warnings
 
+from lifsg import surrogates
+
 MODES = {"delayed": 0, "subtract": 1, "zero": 2, "integrator": 3}
 
 _SOURCE = r"""
@@ -397,7 +399,7 @@ def lif(x, decay, threshold, spike_fn, reset="delayed", return_potential=False):
     ops_module = build()
     mode = MODES[reset]
     n = x.shape[-1]
-    flat = type(spike_fn).__name__ == "Flat"
+    flat = isinstance(spike_fn, surrogates.Flat)
     axes = list(range(len(x.shape) - 1))
 
     def forward(x, decay, theta):
