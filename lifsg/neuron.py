@@ -104,7 +104,7 @@ def scan(step, init, xs):
         return ops.scan(step, init, xs)
     import tensorflow as tf
 
-    n = tf.shape(xs)[0]
+    n = xs.shape[0] if xs.shape[0] is not None else tf.shape(xs)[0]  # static where known (XLA)
     xs_ta = tf.TensorArray(xs.dtype, size=n, element_shape=xs.shape[1:]).unstack(xs)
     carry, y0 = step(init, xs_ta.read(0))
     ys = tf.TensorArray(y0.dtype, size=n, element_shape=y0.shape).write(0, y0)
@@ -113,7 +113,9 @@ def scan(step, init, xs):
         carry, y_t = step(carry, xs_ta.read(t))
         return t + 1, carry, ys.write(t, y_t)
 
-    _, carry, ys = tf.while_loop(lambda t, *_: t < n, body, (tf.constant(1), carry, ys))
+    _, carry, ys = tf.while_loop(
+        lambda t, *_: t < n, body, (tf.constant(1), carry, ys), maximum_iterations=n
+    )
     out = ys.stack()
     out.set_shape(xs.shape[:1].concatenate(y0.shape))
     return carry, out
