@@ -245,7 +245,7 @@ def test_notebook_06_quick_run_saves_results_and_figures():
     from notebook_runner import execute
 
     out = execute("06_mnist")
-    results = out / "results" / "mnist"
+    results = out / "results" / "mnist_quick"
     stored = {p.stem: json.loads(p.read_text()) for p in results.glob("*.json")}
     assert {"original_s0", "dense_best_s0", "hybrid_s0"} <= set(stored)
     dense = stored["dense_best_s0"]["history"]
