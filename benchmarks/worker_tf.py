@@ -8,7 +8,6 @@ peak resident memory of one (impl, steps, neurons) point in this fresh process a
 import argparse
 import json
 import os
-import resource
 import sys
 import time
 
@@ -17,6 +16,7 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
+from procmem import peak_mib, reset_peak  # noqa: E402
 
 tf.config.threading.set_intra_op_parallelism_threads(1)
 tf.config.threading.set_inter_op_parallelism_threads(1)
@@ -209,31 +209,6 @@ def serve():
         except Exception as err:  # report, keep serving
             reply = {"error": f"{type(err).__name__}: {err}"}
         print(json.dumps(reply), flush=True)
-
-
-def _status_mib(field):
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) / 1024.0  # kB
-    raise RuntimeError(f"{field} not in /proc/self/status")
-
-
-def reset_peak():
-    """Current RSS; resets the peak (VmHWM) to it (Linux: clear_refs 5), else keeps ru_maxrss."""
-    try:
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")
-        return _status_mib("VmRSS")
-    except OSError:
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-
-
-def peak_mib():
-    try:
-        return _status_mib("VmHWM")
-    except (OSError, RuntimeError):
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
 def memory(impl, steps, neurons, batch):
