@@ -126,8 +126,7 @@ def validate(config):
         raise ValueError(f"unknown loss {config.loss!r}; valid: {', '.join(LOSSES)}")
     from lifsg import surrogates
 
-    params = {} if config.surrogate == "flat" else {"beta": config.beta}
-    surrogates.get(config.surrogate, **params)
+    surrogates.get(config.surrogate, beta=config.beta)
     for what in ("epochs", "steps", "batch_size", "classes", "conv_kernel"):
         _positive_int(getattr(config, what), what)
     for i, u in enumerate(config.units):
@@ -180,8 +179,7 @@ def make_encoder(config):
 def _lif_kwargs(config):
     from lifsg import surrogates
 
-    params = {} if config.surrogate == "flat" else {"beta": config.beta}
-    return {"surrogate": surrogates.get(config.surrogate, **params)}
+    return {"surrogate": surrogates.get(config.surrogate, beta=config.beta)}
 
 
 def _dense_kwargs(config):
