@@ -43,16 +43,23 @@ class RunConfig:
         "latency" (one spike per pixel, ``latency_tau``, ``latency_threshold``) or "constant"
         (the intensity times ``factor * dt`` at every step).
     surrogate, beta: surrogate derivative of every LIF layer (beta only for the shaped ones).
+    w_leak, trainable_leak: leak of every LIF layer: None draws it per unit uniformly in
+        [0, 0.1] (the authors' default); a number in [0, 1] fixes its initial value;
+        ``trainable_leak=False`` keeps it at that value.
     units: widths of the DenseLIF layers (possibly empty for hybrid).
     kernel_initializer: of every Dense / Conv2D / DenseLIF kernel (Keras name).
     conv_filters, conv_kernel, conv_downsample: the hybrid front end, one block per entry:
         Conv2D then 2x2 max-pool of the currents ("pool") or a stride-2 Conv2D ("stride"),
         then LIF (one leak per channel).
+    augment_shift: shift each training image by up to this many pixels (uniformly random per
+        image and axis, nearest pixel, zeros fill; 0: no augmentation; never at test time).
     loss: "mse" on one-hot targets (the authors' choice) or "crossentropy".
     epochs, batch_size, learning_rate, lr_patience, lr_factor, min_lr: the optimisation.
     train_size: use only the first ``train_size`` training images (None: all).
     validation: hold out the last ``validation`` training images; the learning-rate plateau
         rule then watches their loss (0: it watches the training loss).
+    eval_test: evaluate the test set after every epoch for learning curves (the test set never
+        steers training); False: only once, at the end.
     note: free text stored in the results (e.g. why a run is shorter than planned).
     """
 
@@ -61,6 +68,8 @@ class RunConfig:
     encoding: str = "poisson"
     surrogate: str = "flat"
     beta: float = 10.0
+    w_leak: float | None = None
+    trainable_leak: bool = True
     seed: int = 0
     epochs: int = 30
     steps: int = 100
@@ -73,6 +82,7 @@ class RunConfig:
     conv_kernel: int = 3
     conv_downsample: str = "pool"
     kernel_initializer: str = "glorot_uniform"
+    augment_shift: int = 0
     classes: int = 10
     input_shape: tuple = (28, 28)
     loss: str = "mse"
@@ -83,6 +93,7 @@ class RunConfig:
     min_lr: float = 0.0
     train_size: int | None = None
     validation: int = 0
+    eval_test: bool = True
     note: str = ""
     extra: dict = field(default_factory=dict)
 
@@ -149,6 +160,12 @@ def validate(config):
         raise ValueError(f"learning_rate must be > 0, got {config.learning_rate}")
     if not 0 < config.lr_factor <= 1:
         raise ValueError(f"lr_factor must lie in (0, 1], got {config.lr_factor}")
+    if config.w_leak is not None and not 0 <= config.w_leak <= 1:
+        raise ValueError(f"w_leak must lie in [0, 1] or be None, got {config.w_leak!r}")
+    if not config.trainable_leak and config.w_leak is None:
+        raise ValueError("trainable_leak=False needs a fixed w_leak")
+    if not isinstance(config.augment_shift, (int, np.integer)) or config.augment_shift < 0:
+        raise ValueError(f"augment_shift must be an integer >= 0, got {config.augment_shift!r}")
     if config.train_size is not None:
         _positive_int(config.train_size, "train_size")
     if not isinstance(config.validation, int) or config.validation < 0:
@@ -179,7 +196,10 @@ def make_encoder(config):
 def _lif_kwargs(config):
     from lifsg import surrogates
 
-    return {"surrogate": surrogates.get(config.surrogate, beta=config.beta)}
+    kwargs = {"surrogate": surrogates.get(config.surrogate, beta=config.beta)}
+    if config.w_leak is not None:
+        kwargs["w_leak"] = config.w_leak
+    return {**kwargs, "trainable_leak": config.trainable_leak}
 
 
 def _dense_kwargs(config):
@@ -197,6 +217,22 @@ def _repeat_time(x, steps, name):
     return x
 
 
+def _augment(x, config):
+    """Random shifts of training images by up to ``augment_shift`` pixels (identity at test)."""
+    shape = tuple(config.input_shape)
+    image = shape if len(shape) == 3 else (*shape, 1)
+    x = keras.layers.Reshape(image, name="augment_in")(x) if len(shape) == 2 else x
+    x = keras.layers.RandomTranslation(
+        config.augment_shift / image[0],
+        config.augment_shift / image[1],
+        fill_mode="constant",
+        interpolation="nearest",
+        seed=config.seed,
+        name="augment",
+    )(x)
+    return keras.layers.Reshape(shape, name="augment_out")(x) if len(shape) == 2 else x
+
+
 def build_model(config):
     """A complete, uncompiled Keras model for ``config``: images in [0, 1] -> probabilities.
 
@@ -212,7 +248,10 @@ def build_model(config):
     validate(config)
     keras.utils.set_random_seed(config.seed)
     inputs = keras.Input(shape=tuple(config.input_shape), name="image")
-    x = make_encoder(config)(inputs)  # (N, T or 1, features)
+    x = inputs
+    if config.augment_shift:
+        x = _augment(x, config)
+    x = make_encoder(config)(x)  # (N, T or 1, features)
     lif = _lif_kwargs(config)
     constant = config.encoding == "constant"
     if config.architecture == "dense":
@@ -358,10 +397,73 @@ def strip_optimizer(model):
 
 
 def load(path):
-    """Load a stored model (lifsg's layers are registered on import)."""
+    """Load a stored model (lifsg's layers are registered on import).
+
+    A file that exists but cannot be read raises ValueError naming it.
+    """
     import lifsg  # noqa: F401
 
-    return keras.models.load_model(path)
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no model file {path}")
+    try:
+        return keras.models.load_model(path)
+    except Exception as err:  # Keras reports a damaged zip as "File not found"
+        raise ValueError(
+            f"cannot read the model file {path} ({type(err).__name__}: {err})"
+        ) from err
+
+
+def save_checkpoint(run_dir, model, state):
+    """Write epoch ``state["epoch"]``'s checkpoint as one atomic commit; return its folder.
+
+    Model (with optimizer state) and ``state`` go into a fresh temporary folder that is then
+    renamed to ``epoch-NNNN``: a checkpoint folder is always complete. Older checkpoints of
+    the run are removed afterwards.
+    """
+    run_dir = Path(run_dir)
+    final = run_dir / f"epoch-{state['epoch']:04d}"
+    tmp = run_dir / f".tmp-{final.name}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    model.save(tmp / CHECKPOINT)
+    (tmp / STATE).write_text(json.dumps(state, indent=1, default=_jsonable))
+    for name in (CHECKPOINT, STATE):
+        with open(tmp / name, "rb") as f:
+            os.fsync(f.fileno())
+    shutil.rmtree(final, ignore_errors=True)
+    os.rename(tmp, final)
+    for old in run_dir.glob("epoch-*"):
+        if old != final:
+            shutil.rmtree(old, ignore_errors=True)
+    return final
+
+
+def latest_checkpoint(run_dir):
+    """The newest checkpoint folder of ``run_dir`` (None if it has none).
+
+    Raises ValueError naming the missing file if that folder lacks the model or the state
+    (damaged outside lifsg): a run never restarts silently over a checkpoint.
+    """
+    folders = sorted(Path(run_dir).glob("epoch-[0-9]*"))
+    if not folders:
+        return None
+    for name in (CHECKPOINT, STATE):
+        if not (folders[-1] / name).is_file():
+            raise ValueError(
+                f"checkpoint {folders[-1]} lacks {name}; remove that folder to resume from an"
+                " earlier checkpoint or the whole run folder to start again"
+            )
+    return folders[-1]
+
+
+def read_state(folder):
+    """The ``state.json`` of a checkpoint folder (ValueError naming a damaged file)."""
+    path = Path(folder) / STATE
+    try:
+        return json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ValueError(f"cannot read the checkpoint state {path} ({err})") from err
 
 
 def evaluate(model, images, labels, batch_size=500):
@@ -386,6 +488,65 @@ def _get_lr(model):
     return float(keras.ops.convert_to_numpy(model.optimizer.learning_rate))
 
 
+def _comparable(config_dict):
+    """A config dict without the fields that may change on resume (epochs, note)."""
+    d = json.loads(json.dumps(RunConfig.from_dict(config_dict).to_dict()))
+    return {k: v for k, v in d.items() if k not in ("epochs", "note")}
+
+
+def _resume_or_build(config, run_dir, build, verbose):
+    """(model, state) from the newest checkpoint in ``run_dir``, or a fresh compiled model."""
+    folder = latest_checkpoint(run_dir)
+    if folder is None:
+        state = {
+            "config": config.to_dict(),
+            "epoch": 0,
+            "history": [],
+            "plateau": {"best": math.inf, "wait": 0},
+            "complete": False,
+        }
+        return compile_model(build(config), config), state
+    state = read_state(folder)
+    if _comparable(state["config"]) != _comparable(config.to_dict()):
+        raise ValueError(
+            f"{run_dir} holds a checkpoint of a different config; remove it or use another run_dir"
+        )
+    model = load(folder / CHECKPOINT)
+    state["config"] = config.to_dict()  # epochs may be extended on resume
+    if verbose:
+        print(f"[{config.name}] resuming after epoch {state['epoch']} from {folder}", flush=True)
+    return model, state
+
+
+def _split(config, data):
+    """Scaled train / validation / test arrays and one-hot targets of ``data``."""
+    (x_train, y_train), (x_test, y_test) = data
+    x_train, x_test = prepare_images(x_train), prepare_images(x_test)
+    if config.train_size is not None:
+        x_train, y_train = x_train[: config.train_size], y_train[: config.train_size]
+    val = None
+    if config.validation:
+        if config.validation >= len(x_train):
+            raise ValueError(f"validation {config.validation} >= training images {len(x_train)}")
+        x_val, y_val = x_train[-config.validation :], y_train[-config.validation :]
+        x_train, y_train = x_train[: -config.validation], y_train[: -config.validation]
+        val = (x_val, one_hot(y_val, config.classes))
+    train = (x_train, one_hot(y_train, config.classes))
+    return train, val, (x_test, y_test)
+
+
+def progress_line(config, row, seconds):
+    """One log line per epoch: accuracies, learning rate, epoch time and the run's ETA."""
+    left = (config.epochs - row["epoch"]) * seconds
+    parts = [f"[{config.name}] epoch {row['epoch']}/{config.epochs}", f"loss {row['loss']:.4f}"]
+    parts.append(f"acc {row['accuracy']:.4f}")
+    for key in ("val_accuracy", "test_accuracy"):
+        if key in row:
+            parts.append(f"{key.replace('_accuracy', '')} acc {row[key]:.4f}")
+    parts += [f"lr {row['lr']:g}", f"{seconds:.0f} s/epoch", f"ETA {left / 60:.0f} min"]
+    return ", ".join(parts)
+
+
 def train(
     config,
     data,
@@ -394,66 +555,29 @@ def train(
     build=build_model,
     verbose=1,
     max_epochs=None,
-    eval_test=True,
 ):
     """Train ``config`` on ``data``, checkpointing every epoch in ``run_dir``; resume if found.
 
     data: ``((x_train, y_train), (x_test, y_test))`` with images uint8 or float in [0, 1] and
-        integer labels. The test set is only used to record test accuracy per epoch (learning
-        curves) and at the end; the learning-rate schedule monitors the training loss.
-    run_dir: folder of this run's checkpoint (``checkpoint.keras`` + ``state.json``).
-    results_dir: where to write ``<name>.json`` and ``<name>.keras`` when the run completes
-        (None: nowhere).
+        integer labels. The learning-rate rule watches the validation loss (or the training
+        loss without validation images); the test set never steers training: it is evaluated
+        after each epoch only if ``config.eval_test`` (learning curves) and once at the end.
+    run_dir: folder of this run's checkpoints (:func:`save_checkpoint`).
+    results_dir: where to write ``<name>.json``, ``<name>.keras`` and ``<name>.timing.json``
+        (wall-clock seconds, machine-dependent) when the run completes (None: nowhere).
     build: config -> uncompiled Keras model (default :func:`build_model`).
-    max_epochs: stop after this many epochs in this call (simulates an interruption; the
-        checkpoint lets a later call continue).
-    eval_test: evaluate the test set after each epoch (for the learning curves).
+    verbose: 0 silent, 1 Keras progress bars and a line per epoch, 2 only the lines.
+    max_epochs: stop after this many epochs in this call (a later call continues).
 
-    Returns the results dict (also written as JSON when complete).
+    Returns the results dict (also written as JSON when complete) with the model under "model".
     """
-    (x_train, y_train), (x_test, y_test) = data
-    x_train, x_test = prepare_images(x_train), prepare_images(x_test)
-    if config.train_size is not None:
-        x_train, y_train = x_train[: config.train_size], y_train[: config.train_size]
-    if config.validation:
-        if config.validation >= len(x_train):
-            raise ValueError(f"validation {config.validation} >= training images {len(x_train)}")
-        x_val, y_val = x_train[-config.validation :], y_train[-config.validation :]
-        x_train, y_train = x_train[: -config.validation], y_train[: -config.validation]
-        t_val = one_hot(y_val, config.classes)
-    t_train, t_test = one_hot(y_train, config.classes), one_hot(y_test, config.classes)
+    (x_train, t_train), val, (x_test, y_test) = _split(config, data)
+    t_test = one_hot(y_test, config.classes)
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    ckpt, state_path = run_dir / CHECKPOINT, run_dir / STATE
-
-    state = None
-    if ckpt.exists() and state_path.exists():
-        state = json.loads(state_path.read_text())
-        stored = RunConfig.from_dict(state["config"]).to_dict()  # defaults of newer fields
-        stored = {k: v for k, v in json.loads(json.dumps(stored)).items()}
-        stored = {k: v for k, v in stored.items() if k not in ("epochs", "note")}
-        wanted = {k: v for k, v in json.loads(json.dumps(config.to_dict())).items()}
-        wanted = {k: v for k, v in wanted.items() if k not in ("epochs", "note")}
-        if stored != wanted:
-            raise ValueError(
-                f"{run_dir} holds a checkpoint of a different config; remove it or use another"
-                " run_dir"
-            )
-        model = load(ckpt)
-        state["config"] = config.to_dict()  # epochs may be extended on resume
-        if verbose:
-            print(f"[{config.name}] resuming after epoch {state['epoch']} from {ckpt}")
-    else:
-        model = compile_model(build(config), config)
-        state = {
-            "config": config.to_dict(),
-            "epoch": 0,
-            "history": [],
-            "plateau": {"best": math.inf, "wait": 0},
-            "wall_time_s": 0.0,
-            "complete": False,
-        }
+    model, state = _resume_or_build(config, run_dir, build, verbose)
     plateau = Plateau(config.lr_patience, config.lr_factor, config.min_lr, **state["plateau"])
+    times = state.setdefault("epoch_times_s", [])
 
     done_this_call = 0
     while state["epoch"] < config.epochs:
@@ -471,35 +595,27 @@ def train(
             epochs=epoch + 1,
             initial_epoch=epoch,
             shuffle=True,
-            verbose=verbose,
+            verbose=1 if verbose == 1 else 0,
         )
-        train_time = time.perf_counter() - start
-        row = {"epoch": epoch + 1, "lr": lr, "train_time_s": train_time}
+        row = {"epoch": epoch + 1, "lr": lr}
         row.update({k: float(v[-1]) for k, v in fit.history.items()})
-        if config.validation:
-            val = model.evaluate(x_val, t_val, batch_size=500, verbose=0, return_dict=True)
-            row.update({f"val_{k}": float(v) for k, v in val.items()})
-        if eval_test:
-            test = model.evaluate(x_test, t_test, batch_size=500, verbose=0, return_dict=True)
-            row.update({f"test_{k}": float(v) for k, v in test.items()})
-        new_lr = plateau.update(row["val_loss" if config.validation else "loss"], lr)
+        if val is not None:
+            res = model.evaluate(*val, batch_size=500, verbose=0, return_dict=True)
+            row.update({f"val_{k}": float(v) for k, v in res.items()})
+        if config.eval_test:
+            res = model.evaluate(x_test, t_test, batch_size=500, verbose=0, return_dict=True)
+            row.update({f"test_{k}": float(v) for k, v in res.items()})
+        new_lr = plateau.update(row["val_loss" if val is not None else "loss"], lr)
         if new_lr != lr:
             _set_lr(model, new_lr)
-            if verbose:
-                print(f"[{config.name}] learning rate {lr:g} -> {new_lr:g}")
+        times.append(time.perf_counter() - start)
         state["history"].append(row)
         state["epoch"] = epoch + 1
         state["plateau"] = plateau.state()
-        state["wall_time_s"] += time.perf_counter() - start
-        _atomic_save(model, ckpt)
-        _atomic_json(state_path, state)
+        save_checkpoint(run_dir, model, state)
         done_this_call += 1
         if verbose:
-            extra = f", test acc {row['test_accuracy']:.4f}" if eval_test else ""
-            print(
-                f"[{config.name}] epoch {epoch + 1}/{config.epochs}: loss {row['loss']:.4f}, "
-                f"acc {row['accuracy']:.4f}{extra}, {train_time:.0f} s"
-            )
+            print(progress_line(config, row, float(np.median(times))), flush=True)
 
     results = {
         "name": config.name,
@@ -514,31 +630,42 @@ def train(
         "test_size": int(len(x_test)),
         "config": config.to_dict(),
         "history": state["history"],
-        "wall_time_s": state["wall_time_s"],
-        "epoch_time_s": float(np.mean([h["train_time_s"] for h in state["history"]]))
-        if state["history"]
-        else None,
         "params": int(model.count_params()),
         "versions": versions(),
-        "machine": platform.machine(),
         "note": config.note,
     }
     if results["complete"]:
-        res = evaluate(model, x_test, y_test)
-        results["test_accuracy"] = res["accuracy"]
+        results["test_accuracy"] = evaluate(model, x_test, y_test)["accuracy"]
         if results_dir is not None:
-            results_dir = Path(results_dir)
-            results_dir.mkdir(parents=True, exist_ok=True)
-            _atomic_save(strip_optimizer(model), results_dir / f"{config.name}.keras")
-            _atomic_json(results_dir / f"{config.name}.json", results)
+            _write_results(results_dir, model, results, times)
             if verbose:
-                print(f"[{config.name}] test accuracy {res['accuracy']:.4f} -> {results_dir}")
+                print(f"[{config.name}] test accuracy {results['test_accuracy']:.4f}", flush=True)
     else:
-        results["test_accuracy"] = (
-            state["history"][-1].get("test_accuracy") if state["history"] else None
-        )
+        results["test_accuracy"] = None
     results["model"] = model
     return results
+
+
+def _write_results(results_dir, model, results, times):
+    results_dir = Path(results_dir)
+    results_dir.mkdir(parents=True, exist_ok=True)
+    name = results["name"]
+    timing = {
+        "epoch_time_s": float(np.median(times)) if times else None,
+        "epoch_times_s": times,
+        "machine": platform.machine(),
+        "cpus": os.cpu_count(),
+        "threads": _threads(),
+    }
+    _atomic_save(strip_optimizer(model), results_dir / f"{name}.keras")
+    _atomic_json(results_dir / f"{name}.timing.json", timing)
+    _atomic_json(results_dir / f"{name}.json", results)
+
+
+def _threads():
+    import tensorflow as tf
+
+    return tf.config.threading.get_intra_op_parallelism_threads() or os.cpu_count()
 
 
 def clear_checkpoint(run_dir):

@@ -1,0 +1,60 @@
+"""The worker that trains a plan's unfinished runs, one after the other, resuming each.
+
+Several workers (processes, on one or more machines sharing the folders) can work on the
+same plans: each run is claimed with a file lock, so no run is trained twice at once.
+"""
+
+import fnmatch
+import shutil
+
+from lifsg import experiments
+
+from .plan import claim, lock_path, stored_result
+
+
+def load_data(plan):
+    """The plan's data set as ``((x_train, y_train), (x_test, y_test))``."""
+    from lifsg.data import load_mnist
+
+    loaders = {"mnist": load_mnist}
+    return loaders[plan.dataset](plan.data_dir)
+
+
+def selected(plan, only=None):
+    """The plan's runs whose names match one of the shell patterns ``only`` (None: all)."""
+    return [r for r in plan.runs if not only or any(fnmatch.fnmatch(r.name, p) for p in only)]
+
+
+def work(plans, only=None, verbose=2, max_runs=None):
+    """Train every unfinished run of ``plans`` (in order) that no other worker holds.
+
+    Each run resumes from its newest checkpoint in ``runs_dir/<name>/``; a completed run
+    writes its results and its checkpoint folder is removed. ``only``: shell patterns of run
+    names. Returns the names of the runs this call completed.
+    """
+    completed = []
+    for plan in plans:
+        data = None
+        for run in selected(plan, only):
+            if max_runs is not None and len(completed) >= max_runs:
+                return completed
+            if stored_result(plan, run) is not None:
+                continue
+            lock = claim(plan, run)
+            if lock is None:
+                continue  # another worker trains it
+            try:
+                if stored_result(plan, run) is not None:  # finished while we looked
+                    continue
+                data = data if data is not None else load_data(plan)
+                run_dir = plan.runs_dir / run.name
+                result = experiments.train(
+                    run.config, data, run_dir, results_dir=plan.results_dir, verbose=verbose
+                )
+                if result["complete"]:
+                    shutil.rmtree(run_dir, ignore_errors=True)
+                    completed.append(run.name)
+            finally:
+                lock_path(plan, run).unlink(missing_ok=True)
+                lock.close()
+    return completed
