@@ -30,9 +30,11 @@ test: $(BIN)/activate
 benchmark: $(BIN)/activate
 	$(BIN)/python benchmarks/run.py
 
-## Fetch the real MNIST files into data/mnist (checked against the official digests).
+## Fetch the real MNIST files into data/mnist (checked against the official digests) and,
+## where apt-get works, Fashion-MNIST into data/fashion_mnist (from its Debian package).
 data: $(BIN)/activate
 	$(BIN)/python -m lifsg.data fetch mnist
+	-$(BIN)/python -m lifsg.data fetch fashion_mnist
 
 ## Open the notebooks in JupyterLab.
 lab: $(BIN)/activate

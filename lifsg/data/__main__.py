@@ -4,6 +4,7 @@ import argparse
 import sys
 
 from .common import DataError
+from .fashion_mnist import fetch_fashion_mnist
 from .flowers import fetch_flowers
 from .mnist import fetch_mnist
 
@@ -11,6 +12,7 @@ from .mnist import fetch_mnist
 FETCHERS = {
     "mnist": fetch_mnist,
     "flowers": fetch_flowers,
+    "fashion_mnist": fetch_fashion_mnist,
 }
 
 
