@@ -279,3 +279,22 @@ def test_jax_backend():
     assert out.returncode == 0, out.stderr[-3000:]
     row = json.loads(out.stdout.strip().splitlines()[-1])
     assert (row["spikes_per_image"], row["synops_per_image"]) == (2, 10)
+
+
+def test_raster_figure(currents):
+    from lifsg.figures.activity import raster_figure
+
+    fig, data = raster_figure(_dense_model(), currents[0], max_neurons=4, label="image 0")
+    assert [ax.get_title().splitlines()[0] for ax in fig.axes] == [
+        "a: 3 neurons",
+        "b: random 4 of 5 neurons",
+    ]
+    a = np.array(data["layer"]) == "a"
+    step, neuron = np.nonzero(currents[0] == ON)
+    np.testing.assert_array_equal(np.array(data["step"])[a], step)
+    np.testing.assert_array_equal(np.array(data["neuron"])[a], neuron)
+    b = ~a  # b spikes at every step: 4 steps x the 4 drawn neurons, rows 0..3
+    assert sorted(set(np.array(data["row"])[b])) == [0, 1, 2, 3] and b.sum() == 16
+    assert len(set(np.array(data["neuron"])[b])) == 4
+    with pytest.raises(ValueError, match=r"one image shaped \(4, 3\)"):
+        raster_figure(_dense_model(), currents)
