@@ -77,6 +77,9 @@ def activity(model, images, batch_size=100):
     consumers = _consumers(model)
     targets = {source.name: _targets(source, consumers) for source in sources}
     tensors = _unique([s.output for s in sources] + [t for ts in targets.values() for _, t in ts])
+    for tensor in tensors:
+        if None in tensor.shape[1:]:
+            raise ValueError(f"shape {tensor.shape} in {model.name!r} must be known but for batch")
     fan = {id(t): _fan_out(layer, t) for ts in targets.values() for layer, t in ts}
     nonzero = {id(t): np.zeros(t.shape[1:], "int64") for t in tensors}
     count, probe = 0, _probe(model, tensors)
@@ -239,8 +242,6 @@ def _targets(source, consumers):
 def _fan_out(layer, tensor):
     """Fan-out of every input element of ``layer`` (float array shaped ``tensor.shape[1:]``)."""
     shape = tuple(tensor.shape[1:])
-    if None in shape:
-        raise ValueError(f"layer {layer.name!r}: input shape {tensor.shape} must be known")
     inner = _synaptic(layer)
     if isinstance(inner, CONVOLUTIONS):
         return np.broadcast_to(_conv_fan_out(inner, layer.name, shape), shape).astype("float64")

@@ -298,3 +298,10 @@ def test_raster_figure(currents):
     assert len(set(np.array(data["neuron"])[b])) == 4
     with pytest.raises(ValueError, match=r"one image shaped \(4, 3\)"):
         raster_figure(_dense_model(), currents)
+
+
+def test_unknown_time_axis():
+    inputs = keras.Input((None, 3))
+    model = keras.Model(inputs, keras.layers.Dense(2)(_lif("a")(inputs)))
+    with pytest.raises(ValueError, match=r"shape \(None, None, 3\).*must be known"):
+        metrics.activity(model, np.zeros((1, 4, 3)))
