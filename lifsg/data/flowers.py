@@ -19,20 +19,19 @@ exactly which file to put where. :func:`write_fixture` writes a tiny synthetic d
 same file format (for tests and the notebook's QUICK mode); it is not Oxford Flowers.
 """
 
+import gzip
 import hashlib
 import http.client
 import io
 import json
 import tarfile
-import tempfile
 import urllib.error
 import urllib.request
-import zlib
 from pathlib import Path
 
 import numpy as np
 
-from .common import DataError, atomic_write, log
+from .common import UNREADABLE, DataError, atomic_write, log
 
 __all__ = [
     "FILES",
@@ -68,11 +67,14 @@ def member_name(image_id):
 
 
 def md5_of(path):
-    """Hex md5 digest of a file, read in chunks."""
+    """Hex md5 digest of a file, read in chunks; DataError naming it if it cannot be read."""
     digest = hashlib.md5(usedforsecurity=False)
-    with open(path, "rb") as f:
-        while chunk := f.read(CHUNK):
-            digest.update(chunk)
+    try:
+        with open(path, "rb") as f:
+            while chunk := f.read(CHUNK):
+                digest.update(chunk)
+    except OSError as err:
+        raise DataError(f"{path}: cannot read ({type(err).__name__}: {err})") from err
     return digest.hexdigest()
 
 
@@ -273,19 +275,20 @@ def decode_image(payload, name, size=DEFAULT_SIZE, crop=DEFAULT_CROP):
 def read_members(tgz, names):
     """``{name: bytes}`` of the wanted members of a .tgz, read in one pass.
 
-    Leading ``./`` in member names is ignored. Raises DataError for an unreadable archive and
-    names the first missing member.
+    The whole archive is read, so that gzip checks its CRC-32 at the end: a damaged byte never
+    yields a silently different image. Leading ``./`` in member names is ignored. Raises
+    DataError for an unreadable archive and names the first missing member.
     """
     wanted, found = set(names), {}
     try:
-        with tarfile.open(tgz, mode="r|gz") as archive:
+        with gzip.open(tgz, "rb") as gz, tarfile.open(fileobj=gz, mode="r|") as archive:
             for member in archive:
                 name = member.name.removeprefix("./")
                 if name in wanted and member.isfile():
                     found[name] = archive.extractfile(member).read()
-                    if len(found) == len(wanted):
-                        break
-    except (tarfile.TarError, EOFError, zlib.error, OSError) as err:
+            while gz.read(CHUNK):  # to the end of the gzip stream, where the CRC is checked
+                pass
+    except (tarfile.TarError, *UNREADABLE) as err:
         raise DataError(
             f"{tgz}: corrupt or truncated archive ({type(err).__name__}: {err}); download it "
             f"again from {BASE_URL}{TGZ}"
@@ -358,7 +361,9 @@ def load_flowers(
     is described in :func:`select_subset`.
 
     data_dir: folder with 102flowers.tgz, imagelabels.mat and setid.mat.
-    verify: check the official md5 digests (False for fixtures and other copies).
+    verify: check the official md5 digests (False for fixtures and other copies). Without it
+        a damaged file reaches the parsers; they raise DataError, except that scipy's .mat
+        reader can crash the process on some damaged .mat headers (seen with scipy 1.17).
     cache: read / write ``<data_dir>/cache/flowers_<classes>x<per_class>_<h>x<w>_<key>.npz``
         (compressed npz, no pickle), keyed by the parameters and the files' md5 digests.
     return_info: also return a dict with ``class_labels`` (official label of each class),
@@ -425,17 +430,21 @@ def _build(data_dir, classes, per_class, test_per_class, size, crop):
 def fetch_flowers(data_dir="data/flowers", timeout=DOWNLOAD_TIMEOUT_S):
     """Put the three official files into ``data_dir``, verified; return the folder.
 
-    Files already there with the official md5 are kept. Others are downloaded from the
-    official site (``timeout`` seconds per network operation); after the first network
-    failure no further download is tried. If anything is still missing or wrong, raises
-    DataError with exactly which file to place where.
+    Files already there with the official md5 are kept. Others (missing, damaged, unreadable)
+    are downloaded from the official site (``timeout`` seconds per network operation) and
+    replace them atomically; after the first network failure no further download is tried.
+    If anything is still missing or wrong, raises DataError with exactly which file to place
+    where.
     """
     data_dir = Path(data_dir)
     todo = []
     for name, expected in FILES.items():
         path = data_dir / name
         if path.is_file():
-            digest = md5_of(path)
+            try:
+                digest = md5_of(path)
+            except DataError as err:
+                digest = f"unknown ({err})"
             if digest == expected:
                 log(f"{path}: present, md5 verified")
                 continue
@@ -470,24 +479,17 @@ def _download(url, target, expected_md5, timeout):
     """Stream ``url`` into ``target`` (atomically), checking the md5 before it is kept."""
     log(f"downloading {url} (timeout {timeout} s)")
     target.parent.mkdir(parents=True, exist_ok=True)
-    digest = hashlib.md5(usedforsecurity=False)
-    prefix = f".{target.name}."
-    with tempfile.NamedTemporaryFile(dir=target.parent, prefix=prefix, delete=False) as f:
-        tmp = Path(f.name)
-        try:
-            with urllib.request.urlopen(url, timeout=timeout) as response:
-                while chunk := response.read(CHUNK):
-                    digest.update(chunk)
-                    f.write(chunk)
-        except BaseException:
-            f.close()
-            tmp.unlink(missing_ok=True)
-            raise
-    if digest.hexdigest() != expected_md5:
-        tmp.unlink(missing_ok=True)
-        raise DataError(f"{url}: md5 {digest.hexdigest()}, expected {expected_md5}")
-    tmp.chmod(0o644)
-    tmp.replace(target)
+
+    def write(f):
+        digest = hashlib.md5(usedforsecurity=False)
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            while chunk := response.read(CHUNK):
+                digest.update(chunk)
+                f.write(chunk)
+        if digest.hexdigest() != expected_md5:
+            raise DataError(f"{url}: md5 {digest.hexdigest()}, expected {expected_md5}")
+
+    atomic_write(target, write)
 
 
 # --------------------------------------------------------------------------------------------

