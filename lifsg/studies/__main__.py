@@ -22,19 +22,25 @@ from .runner import selected
 
 
 def _threads(n):
-    if n:
-        import tensorflow as tf
+    """Limit TensorFlow to ``n`` threads (must happen before TensorFlow runs anything)."""
+    import tensorflow as tf
 
+    try:
         tf.config.threading.set_intra_op_parallelism_threads(n)
         tf.config.threading.set_inter_op_parallelism_threads(n)
+    except RuntimeError:
+        print(f"note: TensorFlow already runs; --threads {n} not applied", file=sys.stderr)
 
 
 def _fmt(value, spec):
-    return "-" if value is None else format(value, spec)
+    """``value`` formatted by ``spec``, or a right-aligned "-" of the same width if None."""
+    return format(value, spec) if value is not None else "-".rjust(int(spec.split(".")[0]))
 
 
-def status(plans, only=None, out=sys.stdout):
-    """Print one line per run and a summary per plan; return the list of state dicts."""
+def status(plans, only=None, out=None):
+    """Print one line per run and a summary per plan to ``out`` (default stdout); return the
+    list of state dicts."""
+    out = out or sys.stdout
     infos = []
     for plan in plans:
         print(f"{plan.study} ({plan.path}): {plan.description}", file=out)
@@ -124,14 +130,15 @@ def main(argv=None):
         return 0
     if args.workers < 1:
         parser.error("--workers must be >= 1")
-    threads = args.threads or max(1, (os.cpu_count() or 1) // args.workers)
     if args.foreground:
-        _threads(threads)
+        if args.threads:
+            _threads(args.threads)
         from .runner import work
 
         done = work(plans, only=args.only)
         print(f"worker finished; completed {len(done)} run(s): {', '.join(done) or '-'}")
         return 0
+    threads = args.threads or max(1, (os.cpu_count() or 1) // args.workers)
     for pid, log in start_workers(args.plans, args.workers, args.only, threads, args.log_dir):
         print(f"worker {pid}: log {log}")
     return 0

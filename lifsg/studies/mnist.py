@@ -9,7 +9,7 @@ Studies (one plan file each under ``plans/``):
   cross-entropy, plateau on 5000 held-out training images), 3 seeds.
 - ``mnist_hybrid``: conv 3x3 (32) -> 2x2 max-pool -> LIF -> conv 3x3 (64) per step -> max-pool
   -> LIF -> DenseLIF(256) -> read-out; 4 steps of constant current x3, He-uniform kernels,
-  training images shifted by up to 2 pixels, batch 128, plateau (patience 2) on 5000 held-out
+  batch 128, plateau (patience 2) on 5000 held-out
   training images, test set used once at the end, 3 seeds.
 - ``mnist_table``: 3 encodings x 4 surrogates on 784-128-10 (8 steps), 3 seeds, 20 epochs.
 - ``mnist_leak``: the equivalence test: flat surrogate with a fixed, untrained leak swept over
@@ -51,7 +51,6 @@ HYBRID = dict(
     conv_downsample="pool",
     units=(256,),
     kernel_initializer="he_uniform",
-    augment_shift=2,
     loss="crossentropy",
     batch_size=128,
     epochs=20,
@@ -103,7 +102,7 @@ def studies(seeds=SEEDS):
             [RunConfig(name=f"dense_best_s{s}", seed=s, **DENSE) for s in seeds],
         ),
         "mnist_hybrid": (
-            "hybrid conv + LIF network (max-pool, 4 steps, shifts of 2 px)",
+            "hybrid conv + LIF network (max-pool, 4 steps)",
             [RunConfig(name=f"hybrid_pool_s{s}", seed=s, **HYBRID) for s in seeds],
         ),
         "mnist_table": ("encodings x surrogates on 784-128-10, 8 steps", table),

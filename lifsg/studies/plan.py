@@ -20,7 +20,7 @@ from pathlib import Path
 
 from lifsg import experiments
 
-DATASETS = ("mnist",)
+DATASETS = ("mnist", "synthetic_digits")
 STATES = ("done", "running", "partial", "pending")
 
 

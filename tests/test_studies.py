@@ -1,0 +1,163 @@
+"""lifsg.studies: plan files, the resuming runner, locks, status and the command line."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from lifsg import experiments as E
+from lifsg import studies
+from lifsg.studies import mnist
+from lifsg.studies.__main__ import main as cli
+from lifsg.studies.plan import claim
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def tiny(name, **changes):
+    config = E.RunConfig(
+        name=name,
+        encoding="constant",
+        steps=3,
+        dt=1.0,
+        units=(12,),
+        loss="crossentropy",
+        epochs=2,
+        batch_size=64,
+        learning_rate=3e-3,
+        validation=100,
+        eval_test=False,
+    )
+    return config.replace(**changes)
+
+
+@pytest.fixture
+def plan(tmp_path):
+    configs = [tiny("a"), tiny("b", seed=1)]
+    return studies.write_plan(tmp_path / "plans" / "toy.json", "toy", "synthetic_digits", configs)
+
+
+def test_plan_round_trip_and_folders(plan, tmp_path):
+    assert [r.name for r in plan.runs] == ["a", "b"]
+    assert plan.run("b").config == tiny("b", seed=1)
+    assert plan.runs_dir.resolve() == (tmp_path / "runs" / "toy").resolve()
+    assert plan.results_dir.resolve() == (tmp_path / "results" / "synthetic_digits").resolve()
+    with pytest.raises(KeyError, match="no run 'c'"):
+        plan.run("c")
+
+
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (lambda raw: raw["runs"].append(raw["runs"][0]), "listed twice"),
+        (lambda raw: raw.update(dataset="cifar"), "unknown dataset"),
+        (lambda raw: raw["runs"][0]["config"].update(units=[0]), "run 'a'.*units"),
+        (lambda raw: raw["runs"][0].update(name="z"), "config name 'a'"),
+        (lambda raw: raw.pop("runs_dir"), "lacks runs_dir"),
+    ],
+)
+def test_bad_plans_are_rejected_with_the_file_named(plan, edit, message):
+    raw = json.loads(plan.path.read_text())
+    edit(raw)
+    plan.path.write_text(json.dumps(raw))
+    with pytest.raises(ValueError, match=message):
+        studies.load_plan(plan.path)
+    plan.path.write_text("{")
+    with pytest.raises(ValueError, match=str(plan.path)):
+        studies.load_plan(plan.path)
+
+
+def test_work_trains_resumes_and_cleans_up(plan):
+    a = plan.run("a")
+    E.train(a.config, studies.runner.load_data(plan), plan.runs_dir / "a", verbose=0, max_epochs=1)
+    assert studies.run_state(plan, a)["state"] == "partial"
+    assert studies.run_state(plan, a)["epoch"] == 1
+    assert studies.run_state(plan, plan.run("b"))["state"] == "pending"
+    done = studies.work([plan], verbose=0)
+    assert done == ["a", "b"]
+    for run in plan.runs:
+        info = studies.run_state(plan, run)
+        assert info["state"] == "done" and info["epoch"] == 2
+        assert 0 <= info["test_accuracy"] <= 1 and info["epoch_time_s"] > 0
+        assert not (plan.runs_dir / run.name).exists()  # checkpoint dropped when complete
+    stored = json.loads((plan.results_dir / "a.json").read_text())
+    assert [h["epoch"] for h in stored["history"]] == [1, 2]  # epoch 1 was not trained twice
+    assert "test_accuracy" not in stored["history"][0]  # eval_test=False: test used once
+    assert studies.work([plan], verbose=0) == []  # nothing left
+
+
+def test_a_stored_result_of_another_config_does_not_count(plan):
+    studies.work([plan], only=["a"], verbose=0)
+    longer = studies.write_plan(
+        plan.path, "toy", "synthetic_digits", [tiny("a", epochs=3), tiny("b", seed=1)]
+    )
+    assert studies.run_state(longer, longer.run("a"))["state"] == "pending"
+    assert studies.run_state(longer, longer.run("b"))["state"] == "pending"
+
+
+def test_a_claimed_run_is_skipped_by_other_workers(plan):
+    lock = claim(plan, plan.run("a"))
+    try:
+        assert claim(plan, plan.run("a")) is None
+        assert studies.run_state(plan, plan.run("a"))["state"] == "running"
+        assert studies.work([plan], verbose=0) == ["b"]
+    finally:
+        lock.close()
+    assert studies.work([plan], verbose=0) == ["a"]
+
+
+def test_cli_status_and_foreground_run(plan, capsys):
+    assert cli(["status", str(plan.path)]) == 0
+    out = capsys.readouterr().out
+    assert "a " in out and "pending" in out and "2 pending" in out
+    assert cli(["run", "--foreground", "--only", "b", str(plan.path)]) == 0
+    assert "completed 1 run(s): b" in capsys.readouterr().out
+    cli(["status", str(plan.path)])
+    lines = {line.split()[0]: line.split() for line in capsys.readouterr().out.splitlines()[2:4]}
+    assert lines["a"][1] == "pending" and lines["b"][1] == "done"
+    assert cli(["status", str(plan.path.with_name("missing.json"))]) == 2
+
+
+def test_cli_run_starts_a_background_worker_that_logs_progress(plan, tmp_path):
+    logs = tmp_path / "logs"
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "lifsg.studies",
+            "run",
+            str(plan.path),
+            "--only",
+            "a",
+            "--log-dir",
+            str(logs),
+            "--threads",
+            "1",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=120,
+        check=True,
+    ).stdout
+    pid = int(out.split()[1].rstrip(":"))
+    proc_dir = Path(f"/proc/{pid}")
+    import time
+
+    deadline = time.time() + 240
+    while proc_dir.exists() and time.time() < deadline:
+        time.sleep(1)
+    log = next(logs.glob("studies-*.log")).read_text()
+    assert "[a] epoch 1/2" in log and "ETA" in log and "val acc" in log
+    assert "completed 1 run(s): a" in log
+    assert studies.run_state(plan, plan.run("a"))["state"] == "done"
+
+
+def test_committed_plans_are_what_the_study_code_writes(tmp_path):
+    written = mnist.write_plans(tmp_path)
+    for study in written:
+        committed = json.loads((REPO / "plans" / f"{study}.json").read_text())
+        assert json.loads((tmp_path / f"{study}.json").read_text()) == committed
+        studies.load_plan(REPO / "plans" / f"{study}.json")  # valid
