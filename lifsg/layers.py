@@ -11,7 +11,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from lifsg import neuron, surrogates
+from lifsg import events, neuron, surrogates
 
 REDUCTIONS = ("last", "mean", "max", None)
 
@@ -44,6 +44,9 @@ class _TimeLayer(keras.layers.Layer):
         where ``has_dense``).
     w_leak: fixed initial leak in [0, 1] (number or one per feature); overrides
         ``w_leak_initializer`` when given.
+    projection: how the Dense part is computed (only where ``has_dense``): "auto" (default:
+        from the input's events where it is mostly zeros, e.g. spikes), "events" or "dense";
+        see :mod:`lifsg.events`.
     """
 
     has_dense = False
@@ -59,6 +62,7 @@ class _TimeLayer(keras.layers.Layer):
         bias_initializer="zeros",
         kernel_regularizer=None,
         bias_regularizer=None,
+        projection="auto",
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -67,6 +71,9 @@ class _TimeLayer(keras.layers.Layer):
         if units is not None and (not isinstance(units, int) or units < 1):
             raise ValueError(f"units must be a positive integer, got {units!r}")
         self.units = units
+        if projection != "auto" and not self.has_dense:
+            raise TypeError(f"{type(self).__name__} takes no projection; use DenseLIF")
+        self.projection = events.check_projection(projection)
         self.w_leak_value = None if w_leak is None else _check_leak(w_leak)
         self.w_leak_initializer = keras.initializers.get(w_leak_initializer)
         self.trainable_leak = bool(trainable_leak)
@@ -129,7 +136,7 @@ class _TimeLayer(keras.layers.Layer):
         """Input currents: the Dense transform at every step, or the inputs themselves."""
         if self.units is None:
             return inputs
-        x = ops.matmul(inputs, ops.cast(self.kernel, self.compute_dtype))
+        x = events.project(inputs, ops.cast(self.kernel, self.compute_dtype), self.projection)
         if self.bias is not None:
             x = x + ops.cast(self.bias, self.compute_dtype)
         return x
@@ -156,6 +163,7 @@ class _TimeLayer(keras.layers.Layer):
                 bias_initializer=keras.initializers.serialize(self.bias_initializer),
                 kernel_regularizer=keras.regularizers.serialize(self.kernel_regularizer),
                 bias_regularizer=keras.regularizers.serialize(self.bias_regularizer),
+                projection=self.projection,
             )
         return config
 
