@@ -11,6 +11,8 @@ import keras
 import numpy as np
 from keras import ops
 
+from lifsg import events
+
 
 def _in_unit_interval(x):
     return ops.logical_and(ops.all(ops.greater_equal(x, 0)), ops.all(ops.less_equal(x, 1)))
@@ -90,7 +92,10 @@ class PoissonEncoder(_Encoder):
     The paper's MNIST setting (pixels / 255, factor 1/255 on raw values) is ``steps=100,
     factor=1.0, dt=0.005``: at most 0.5 expected spikes per white pixel. ``factor * dt`` must
     not exceed 1 (p is a probability). Reproducible under ``seed``: two encoders with the same
-    seed give the same spike trains call by call.
+    seed give the same spike trains call by call. Where ``factor * dt <= 0.1`` and the event
+    ops run (TensorFlow on CPU), the spikes are drawn from their inter-spike gaps and carry
+    their events to the next projection (:func:`lifsg.events.poisson_spikes`): the same
+    process, another random stream than the one uniform draw per step used elsewhere.
     """
 
     def __init__(self, steps, factor=1.0, dt=1.0, seed=None, **kwargs):
@@ -106,6 +111,8 @@ class PoissonEncoder(_Encoder):
 
     def call(self, inputs):
         p = self._flat(inputs) * (self.factor * self.dt)
+        if events.poisson_supported(p, self.factor * self.dt):
+            return events.poisson_spikes(p, self.steps, self.seed_generator)
         shape = (ops.shape(p)[0], self.steps, ops.shape(p)[1])
         u = keras.random.uniform(shape, seed=self.seed_generator, dtype=self.compute_dtype)
         return ops.cast(ops.less(u, p[:, None, :]), self.compute_dtype)
