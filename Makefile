@@ -4,7 +4,7 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: figures test data lab lint benchmark clean-venv
+.PHONY: figures test data lab lint format benchmark clean-venv
 
 $(BIN)/activate: requirements.txt requirements-dev.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -40,9 +40,18 @@ data: $(BIN)/activate
 lab: $(BIN)/activate
 	$(BIN)/jupyter lab --notebook-dir=notebooks $(if $(filter 0,$(shell id -u)),--allow-root)
 
+## Lint (CI runs this; so do the pre-commit hooks, per commit): ruff over the code, tests,
+## tools, benchmarks and notebooks, and notebooks committed without outputs.
+LINT_PATHS := lifsg tests tools benchmarks notebooks
 lint: $(BIN)/activate
-	$(BIN)/ruff check lifsg tests tools
-	$(BIN)/ruff format --check lifsg tests tools
+	$(BIN)/ruff check $(LINT_PATHS)
+	$(BIN)/ruff format --check $(LINT_PATHS)
+	$(BIN)/nbstripout --keep-id --verify notebooks/*.ipynb
+
+## Apply ruff's automatic fixes and formatting to the paths that `make lint` checks.
+format: $(BIN)/activate
+	$(BIN)/ruff check --fix $(LINT_PATHS)
+	$(BIN)/ruff format $(LINT_PATHS)
 
 clean-venv:
 	rm -rf $(VENV)
