@@ -30,7 +30,7 @@ def required_ratio(w_input, spikes):
 
 
 def max_spacing(w_input, w_leak, spikes):
-    """Largest spacing ``m`` (steps) from the closed forms of paper-notes F3.
+    """Largest spacing ``m`` (steps) from the closed forms of docs/model.md, F3.
 
     2 spikes: ``floor(ln(1/w - 1) / ln(1 - l))``; 3 spikes: ``floor(ln((sqrt(4/w - 3) - 1)/2) /
     ln(1 - l))``; many: ``floor(ln(1 - w) / ln(1 - l))``. w_input in (0, inf), w_leak in

@@ -1,5 +1,5 @@
 """The notebooks: every one executes in QUICK mode, is committed stripped, and the numbers the
-paper-item notebooks save are the known answers of paper-notes F2 and F3."""
+paper-item notebooks save are the known answers of docs/model.md, F2 and F3."""
 
 import ast
 import csv

@@ -5,7 +5,7 @@ import pytest
 
 from lifsg import phase
 
-SPOTS = {  # (w_input, w_leak) -> (2 spikes, 3 spikes, many), from paper-notes F3
+SPOTS = {  # (w_input, w_leak) -> (2 spikes, 3 spikes, many), from docs/model.md, F3
     (0.6, 0.1): (3, 7, 8),
     (0.4, 0.1): (np.nan, 1, 4),
     (0.5, 0.3): (0, 1, 1),

@@ -12,7 +12,7 @@ import lifsg
 from lifsg import surrogates
 
 U = np.linspace(-1.0, 1.0, 401).astype("float32")
-PAPER_FORMULAS = {  # paper-notes section 2, beta = 10
+PAPER_FORMULAS = {  # docs/model.md section 3, beta = 10
     "flat": lambda u: np.ones_like(u),
     "superspike": lambda u: 1 / (10 * np.abs(u) + 1) ** 2,
     "sigmoid": lambda u: 10 * (s := 1 / (1 + np.exp(-10 * u))) * (1 - s),

@@ -45,7 +45,7 @@ __all__ = [
 
 BASE_URL = "https://www.robots.ox.ac.uk/~vgg/data/flowers/102/"
 TGZ, LABELS, SETID = "102flowers.tgz", "imagelabels.mat", "setid.mat"
-# name -> official md5 (paper-notes section 6)
+# name -> official md5 (docs/model.md section 7)
 FILES = {
     TGZ: "52808999861908f626f3c1f4e79d11fa",
     LABELS: "e0620be6f572b9609742df49c70aed4d",
@@ -177,7 +177,7 @@ def read_setid(path, n_images):
 
 
 def select_subset(labels, split, classes=10, per_class=120, test_per_class=20):
-    """The old loader's subset (paper-notes F7) as 1-based image numbers, from the .mat files.
+    """The old loader's subset (docs/model.md, F7) as 1-based image numbers, from the .mat files.
 
     The old loader's choice of classes and sizes; the split rule below is ours.
 

@@ -2,7 +2,7 @@
 
 Everything is computed with the real encoder layers of :mod:`lifsg.encoders`; rasters have
 x = time step and y = input unit (the image flattened row-major, unit ``r * width + c``).
-Defaults are the original MNIST settings (paper-notes section 3): 100 steps, Poisson with
+Defaults are the original MNIST settings (docs/model.md section 5): 100 steps, Poisson with
 ``p = x * factor * dt``, factor 1 on intensities in [0, 1] (1/255 on raw pixels) and dt 0.005
 (at most 0.5 expected spikes per white pixel); latency with tau 1 and threshold 0.2; constant
 current ``x * factor * dt`` at every step.

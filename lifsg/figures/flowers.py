@@ -13,7 +13,7 @@ on top of it:
 - the figure functions: :func:`learning_curves_figure` and :func:`results_table_figure`, each
   returning ``(Figure, data)`` for :func:`lifsg.figures.save_figure`.
 
-The paper's exact architecture and numbers for F7 are unknown (paper-notes F7); the network is
+The paper's exact architecture and numbers for F7 are unknown (docs/model.md, F7); the network is
 our own design and no number of the paper is quoted.
 """
 

@@ -14,7 +14,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
-# Other papers' numbers (paper-notes F6), not reproduced here.
+# Other papers' numbers (docs/model.md, F6), not reproduced here.
 PUBLISHED = (
     {
         "run": "S4NN (Kheradpisheh & Masquelier 2020)",

@@ -7,7 +7,7 @@ one), the loss ``target * y``, and the error of an input is ``d loss / d weight`
 taken with ``tf.GradientTape`` through :class:`lifsg.DenseLIF` (see
 :func:`lifsg.figures.lif_unit.simulate_unit`).
 
-Known answers (paper-notes F2): all three paper columns fire at 66, 132 and 198; the error on
+Known answers (docs/model.md, F2): all three paper columns fire at 66, 132 and 198; the error on
 the burst 77..132 is 1, 0.98**(132 - t) and 0.7**(132 - t), and 0 at or before step 66.
 """
 

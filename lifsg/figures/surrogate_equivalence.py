@@ -1,7 +1,7 @@
 """Paper item F5: does a constant surrogate plus a tuned leak act like a shaped surrogate?
 
 The paper's exact setup is unknown (its full text is not available to us); this module builds
-the comparison from the gradient algebra of paper-notes section 2, with the real layers.
+the comparison from the gradient algebra of docs/model.md section 4, with the real layers.
 
 (a) :func:`surrogates_figure`: every surrogate's derivative ``dH/du`` against ``u = V - theta``
     (``lifsg.surrogates``' own ``.derivative``), with its stated peak and width.
