@@ -51,27 +51,35 @@ TABLE_COLUMNS = (
 )
 
 
-def load_results(results_dir):
-    """All run results (dicts) in ``results_dir``, sorted by name."""
+def load_results(results_dir, names=None):
+    """Run results (dicts) in ``results_dir``, sorted by name (only ``names`` if given).
+
+    Each gets ``epoch_time_s`` (median seconds per training epoch on the machine that ran it)
+    from its ``<name>.timing.json``, or from the result itself where older runs stored it.
+    """
     out = []
     for path in sorted(Path(results_dir).glob("*.json")):
+        if path.name.endswith(".timing.json") or (names is not None and path.stem not in names):
+            continue
         result = json.loads(path.read_text())
         if isinstance(result, dict) and "history" in result and "config" in result:
+            timing = path.with_name(f"{path.stem}.timing.json")
+            if timing.is_file():
+                result["epoch_time_s"] = json.loads(timing.read_text())["epoch_time_s"]
+            result.setdefault("epoch_time_s", float("nan"))
             out.append(result)
     return out
 
 
+SURROGATES = ("flat", "superspike", "sigmoid", "esser")
+ENCODINGS = ("poisson", "latency", "constant")
 ORDER = (
     "original",
     "dense_best",
     "dense_v1",
+    "hybrid_pool",
     "hybrid",
-    "table_poisson_flat",
-    "table_latency_flat",
-    "table_constant_flat",
-    "table_constant_superspike",
-    "table_constant_sigmoid",
-    "table_constant_esser",
+    *(f"table_{e}_{s}" for e in ENCODINGS for s in SURROGATES),
 )
 
 
@@ -226,54 +234,180 @@ def table_figure(rows, note=""):
     return fig, data
 
 
-def learning_curves(results, headline=("original", "dense_best", "dense_v1", "hybrid"), note=""):
-    """Test error per epoch (log scale): (a) headline runs (thin: each seed, bold: mean), (b)
-    the other runs (short encoding / surrogate runs). Returns ``(fig, data)``, data in long
-    format (one row per run and epoch) with accuracies, not errors."""
+def _curve_key(result):
+    """The per-epoch accuracy a learning curve shows: held-out validation images where the
+    run has them (the test set then is used once, at the end), else the test set."""
+    return "val_accuracy" if "val_accuracy" in result["history"][0] else "test_accuracy"
+
+
+def learning_curves(results, headline=("original", "dense_best", "hybrid_pool", "hybrid"), note=""):
+    """Error per epoch (log scale) on held-out images (see :func:`_curve_key`; the legend
+    says which): (a) headline runs, thin: each seed, bold: mean; (b) the encoding x surrogate
+    runs. Returns ``(fig, data)``, data in long format (one row per run and epoch) with
+    accuracies, not errors."""
     fig = Figure(figsize=(11, 4), layout="constrained")
     ax_a, ax_b = fig.subplots(1, 2)
-    data = {
-        k: [] for k in ("run", "group", "seed", "epoch", "lr", "loss", "accuracy", "test_accuracy")
-    }
+    keys = ("run", "group", "seed", "epoch", "lr", "loss", "accuracy")
+    data = {k: [] for k in (*keys, "val_accuracy", "test_accuracy")}
     groups = {}
     for r in results:
-        groups.setdefault(group_name(r["name"]), []).append(r)
+        group = group_name(r["name"])
+        if group not in headline and not group.startswith("table_"):
+            continue
+        groups.setdefault(group, []).append(r)
         for h in r["history"]:
-            data["run"].append(r["name"])
-            data["group"].append(group_name(r["name"]))
-            data["seed"].append(r["seed"])
-            data["epoch"].append(h["epoch"])
-            data["lr"].append(h["lr"])
-            data["loss"].append(h["loss"])
-            data["accuracy"].append(h["accuracy"])
-            data["test_accuracy"].append(h.get("test_accuracy", float("nan")))
+            row = {"run": r["name"], "group": group, "seed": r["seed"], **h}
+            for k in data:
+                data[k].append(row.get(k, float("nan")))
     colors = iter(f"C{i % 10}" for i in range(100))
+    styles = {"poisson": ":", "latency": "--", "constant": "-"}
     for group in sorted(groups, key=_order):
         runs = groups[group]
         ax = ax_a if group in headline else ax_b
         color = next(colors)
-        curves = [[1 - h.get("test_accuracy", np.nan) for h in r["history"]] for r in runs]
+        key = _curve_key(runs[0])
+        curves = [[1 - h.get(key, np.nan) for h in r["history"]] for r in runs]
         n = min(len(c) for c in curves)
         for curve in curves:
-            ax.plot(
-                np.arange(1, len(curve) + 1),
-                100 * np.asarray(curve),
-                color=color,
-                lw=0.7,
-                alpha=0.5,
-            )
+            x = np.arange(1, len(curve) + 1)
+            ax.plot(x, 100 * np.asarray(curve), color=color, lw=0.7, alpha=0.4)
         mean = 100 * np.mean([c[:n] for c in curves], axis=0)
-        label = f"{group} ({len(runs)} seed{'s' if len(runs) > 1 else ''})"
-        ax.plot(np.arange(1, n + 1), mean, color=color, lw=2, marker="o", ms=3, label=label)
-    for ax, title in ((ax_a, "(a) headline runs"), (ax_b, "(b) encodings and surrogates")):
+        where = "validation" if key == "val_accuracy" else "test"
+        label = f"{group} ({len(runs)} seed{'s' if len(runs) > 1 else ''}, {where})"
+        ls = styles.get(runs[0]["encoding"], "-") if ax is ax_b else "-"
+        ax.plot(np.arange(1, n + 1), mean, color=color, lw=1.8, ls=ls, label=label)
+    for ax, title in ((ax_a, "(a) headline runs"), (ax_b, "(b) encodings x surrogates")):
         ax.set_xlabel("epoch")
-        ax.set_ylabel("test error (%)")
+        ax.set_ylabel("error on held-out images (%)")
         ax.set_yscale("log")
         plain = FuncFormatter(lambda v, _: f"{v:g}")
         ax.yaxis.set_major_formatter(plain)
         ax.yaxis.set_minor_formatter(plain)
         ax.xaxis.get_major_locator().set_params(integer=True)
         ax.set_title(title)
+        ax.grid(alpha=0.3)
+        if ax.has_data():
+            ax.legend(fontsize=6)
+    if note:
+        fig.suptitle(note, fontsize=9)
+    return fig, data
+
+
+def _stats(values):
+    values = np.asarray([v for v in values if v is not None], dtype="float64")
+    mean = float(values.mean()) if values.size else float("nan")
+    std = float(values.std(ddof=1)) if values.size > 1 else float("nan")
+    return mean, std, int(values.size)
+
+
+def surrogate_table(results, accuracies=None):
+    """Encoding x surrogate test accuracy of the ``table_<encoding>_<surrogate>_s<seed>`` runs.
+
+    Returns ``(markdown, data)``: a table with one row per encoding and one column per
+    surrogate (percent, mean ± std over seeds, seed count), and data in long format.
+    """
+    accuracies = accuracies or {}
+    data = {k: [] for k in ("encoding", "surrogate", "seeds", "mean", "std", "epochs")}
+    lines = ["| encoding | " + " | ".join(SURROGATES) + " |", "|---|" + "---|" * len(SURROGATES)]
+    for enc in ENCODINGS:
+        cells = []
+        for sur in SURROGATES:
+            runs = [r for r in results if group_name(r["name"]) == f"table_{enc}_{sur}"]
+            mean, std, n = _stats(accuracies.get(r["name"], r["test_accuracy"]) for r in runs)
+            epochs = "/".join(str(e) for e in sorted({r["epochs"] for r in runs}))
+            for k, v in zip(data, (enc, sur, n, mean, std, epochs), strict=True):
+                data[k].append(v)
+            cells.append(f"{_percent(mean, std)} ({n})" if n else "not run")
+        lines.append(f"| {enc} | " + " | ".join(cells) + " |")
+    return "\n".join(lines), data
+
+
+def learned_leaks(models):
+    """``{run name: 1-D array of the trained w_leak of every LIF unit}`` of stored models.
+
+    models: ``{run name: path of its .keras file}``. The read-out's leak is left out.
+    """
+    from lifsg import experiments, layers
+
+    out = {}
+    for name, path in models.items():
+        model = experiments.load(path)
+        values = [
+            np.ravel(np.asarray(layer.w_leak))
+            for layer in model.layers
+            if isinstance(layer, layers.LIF | layers.DenseLIF)
+        ]
+        out[name] = np.concatenate(values)
+    return out
+
+
+def leak_equivalence(results, leaks, accuracies=None, note=""):
+    """The equivalence claim on MNIST: can a constant surrogate plus a leak match the shaped
+    surrogates?
+
+    (a) test accuracy of the flat surrogate with a fixed, untrained leak
+    (``flat_leak<w>_s<seed>`` runs; dots: seeds, line: mean) against the flat surrogate with a
+    trained leak and the shaped surrogates (``table_constant_<surrogate>`` runs: mean as a
+    horizontal line, ± std as a band); (b) the distribution of the trained leaks of those runs
+    (``leaks`` from :func:`learned_leaks`, all seeds pooled). Returns ``(fig, data)``, data in
+    long format: one row per run with its fixed leak (nan if trained), accuracy and the
+    median of its trained leaks.
+    """
+    accuracies = accuracies or {}
+    fig = Figure(figsize=(11, 4), layout="constrained")
+    ax_a, ax_b = fig.subplots(1, 2)
+    data = {k: [] for k in ("run", "surrogate", "fixed_leak", "test_accuracy", "median_leak")}
+
+    def acc(r):
+        return accuracies.get(r["name"], r["test_accuracy"])
+
+    fixed = {}
+    for r in results:
+        if group_name(r["name"]).startswith("flat_leak"):
+            fixed.setdefault(r["config"]["w_leak"], []).append(r)
+    for w in sorted(fixed):
+        for r in fixed[w]:
+            for k, v in zip(data, (r["name"], "flat", w, acc(r), float("nan")), strict=True):
+                data[k].append(v)
+    if fixed:
+        ws = sorted(fixed)
+        means = [100 * _stats(acc(r) for r in fixed[w])[0] for w in ws]
+        for w in ws:
+            ax_a.plot([w] * len(fixed[w]), [100 * acc(r) for r in fixed[w]], "k.", alpha=0.5)
+        ax_a.plot(ws, means, "k-o", ms=4, label="flat, fixed leak (untrained)")
+    bins = np.linspace(0, 1, 41)
+    for i, sur in enumerate(SURROGATES):
+        runs = [r for r in results if group_name(r["name"]) == f"table_constant_{sur}"]
+        if not runs:
+            continue
+        mean, std, n = _stats(acc(r) for r in runs)
+        color = f"C{i}"
+        ax_a.axhline(100 * mean, color=color, lw=1.5, label=f"{sur}, trained leak ({n} seeds)")
+        if n > 1:
+            ax_a.axhspan(100 * (mean - std), 100 * (mean + std), color=color, alpha=0.12)
+        pooled = [leaks[r["name"]] for r in runs if r["name"] in leaks]
+        for r in runs:
+            median = float(np.median(leaks[r["name"]])) if r["name"] in leaks else float("nan")
+            for k, v in zip(data, (r["name"], sur, float("nan"), acc(r), median), strict=True):
+                data[k].append(v)
+        if pooled:
+            values = np.concatenate(pooled)
+            ax_b.hist(
+                values,
+                bins=bins,
+                histtype="step",
+                color=color,
+                lw=1.5,
+                density=True,
+                label=f"{sur} (median {np.median(values):.3f})",
+            )
+    ax_a.set_xlabel("w_leak (fixed)")
+    ax_a.set_ylabel("test accuracy (%)")
+    ax_a.set_title("(a) flat surrogate with a fixed leak vs trained leaks")
+    ax_b.set_xlabel("trained w_leak of the hidden units")
+    ax_b.set_ylabel("density")
+    ax_b.set_title("(b) learned leak distributions (initial: uniform 0-0.1)")
+    for ax in (ax_a, ax_b):
         ax.grid(alpha=0.3)
         if ax.has_data():
             ax.legend(fontsize=7)
