@@ -140,8 +140,8 @@ def _attached_events(x):
     reshaped, with the same last axis; else None."""
     import tensorflow as tf
 
-    if not isinstance(x, tf.Tensor) or tf.executing_eagerly():
-        return None
+    if not isinstance(x, tf.Tensor) or isinstance(x, tf.__internal__.EagerTensor):
+        return None  # eager values (also those captured by a function) carry no op
     t = x
     while t.op.type in ("Reshape", "Identity"):
         t = t.op.inputs[0]
