@@ -64,7 +64,9 @@ class _Encoder(keras.layers.Layer):
                 f"{type(self).__name__} expects a batch of intensities (batch, ...), "
                 f"got shape {tuple(inputs.shape)}"
             )
-        x = ops.reshape(inputs, (ops.shape(inputs)[0], -1))
+        features = inputs.shape[1:]  # flattened to a static size where it is known
+        size = math.prod(features) if None not in features else None
+        x = ops.reshape(inputs, (-1, size) if size else (ops.shape(inputs)[0], -1))
         x = check_intensities(x, type(self).__name__)
         return ops.cast(x, self.compute_dtype)
 
