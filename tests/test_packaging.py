@@ -36,7 +36,7 @@ EXTRA_IMPORTS = (
     "nir",
 )
 # import name -> distribution, where they differ or the import is not a dependency.
-DISTRIBUTION = {"PIL": "pillow", "IPython": "ipywidgets", "jax": None}
+DISTRIBUTION = {"PIL": "pillow", "IPython": "ipywidgets", "yaml": "pyyaml", "jax": None}
 
 
 def _python(code, *argv):
@@ -199,6 +199,9 @@ def test_core_dependencies_are_what_the_layers_need():
 
 
 def _third_party_imports(paths):
+    """Top-level names of the non-stdlib, non-local imports in ``paths`` -> importing files."""
+    local = {p.stem for d in ("tests", "tools", "benchmarks") for p in (REPO / d).glob("*.py")}
+    local |= {"lifsg", "tests"}
     found = {}
     for path in paths:
         for node in ast.walk(ast.parse(path.read_text())):
@@ -210,30 +213,43 @@ def _third_party_imports(paths):
                 continue
             for name in names:
                 top = name.split(".")[0]
-                if top not in sys.stdlib_module_names and top != "lifsg":
+                if top not in sys.stdlib_module_names and top not in local:
                     found.setdefault(top, set()).add(str(path.relative_to(REPO)))
     return found
+
+
+def _distribution(top):
+    return DISTRIBUTION.get(top, top.lower())
 
 
 def test_every_import_of_the_package_is_declared():
     core, extras = _declared()
     declared = core.union(*extras.values())
     for top, files in _third_party_imports((REPO / "lifsg").rglob("*.py")).items():
-        dist = DISTRIBUTION.get(top, top.lower())
+        dist = _distribution(top)
         assert dist is None or dist in declared, f"{top} (imported in {sorted(files)})"
 
 
-def test_pinned_requirements_match_the_declared_dependencies():
+def test_pinned_requirements_are_complete_and_all_used():
     core, extras = _declared()
-    declared = core.union(*extras.values())
-    pinned = _pins("requirements.txt")
-    dev = _pins("requirements-dev.txt")
-    # requirements.txt: core + the notebooks extra, and what the tests and the notebook runner
-    # use directly; every declared dependency is pinned somewhere.
-    assert core | extras["notebooks"] <= pinned
-    assert pinned - core - extras["notebooks"] == {"nbformat", "nbclient"}
-    assert declared <= pinned | dev
+    pinned, dev = _pins("requirements.txt"), _pins("requirements-dev.txt")
     assert not pinned & dev
+    # requirements.txt pins the core, the notebooks extra and what tests and tools import.
+    assert core | extras["notebooks"] <= pinned
+    assert core.union(*extras.values()) <= pinned | dev
+    tests_and_tools = [*(REPO / "tests").rglob("*.py"), *(REPO / "tools").rglob("*.py")]
+    for top, files in _third_party_imports(tests_and_tools).items():
+        dist = _distribution(top) or top
+        assert dist in pinned | dev, f"{dist} (imported in {sorted(files)}) is not pinned"
+    # Nothing pinned that nothing uses: imported somewhere (also inside code strings and
+    # notebooks), or a command, plugin or kernel.
+    commands = {"ruff", "pre-commit", "nbstripout", "pytest-timeout", "jupyterlab", "ipykernel"}
+    commands |= {"jaxlib"}  # jax's compiled half
+    text = "\n".join(t for _, t in _repository_texts())
+    used = set(re.findall(r"\bimport ([A-Za-z_]\w*)|\bfrom ([A-Za-z_]\w*)[\w.]* import", text))
+    used = {_distribution(n) for pair in used for n in pair if n}
+    used |= set(re.findall(r"importorskip\(\s*\"(\w+)", text))
+    assert (pinned | dev) - used - commands == set()
 
 
 def test_build_uses_a_pinned_setuptools_and_an_spdx_licence():
