@@ -62,7 +62,7 @@ def __getattr__(name):
 
 def __dir__():
     submodules = {m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_")}
-    return sorted({"__version__", *_EXPORTS, *submodules})
+    return sorted({*globals(), *_EXPORTS, *submodules})
 
 
 def _register_keras_classes():
