@@ -5,7 +5,14 @@ Input spikes of weight ``w_input`` arrive every ``m`` steps (``m = 0``: all at o
 them the potential decays by ``(1 - w_leak)`` per step. Results are float arrays: an integer
 ``m >= 0``, ``inf`` where any spacing works (e.g. no leak, or one spike suffices) and ``nan``
 where no spacing works.
+
+Points exactly on a class boundary (``(1 - w_leak)**m`` equal to the required ratio, e.g.
+``w_input = w_leak`` for many spikes) are decided exactly, with the inputs read as the decimals
+they print as (``0.19`` is 19/100), so the answer there does not hang on the last bit of
+``log`` and is the same on every machine.
 """
+
+from fractions import Fraction
 
 import numpy as np
 
@@ -42,13 +49,40 @@ def max_spacing(w_input, w_leak, spikes):
     if np.any(w <= 0) or np.any(leak < 0) or np.any(leak > 1):
         raise ValueError("w_input must be > 0 and w_leak in [0, 1]")
     q = required_ratio(w, spikes)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        m = np.floor(np.log(q) / np.log1p(-leak)) + 0.0  # no negative zero
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        ratio = np.log(q) / np.log1p(-leak)
+        m = np.array(np.floor(ratio) + 0.0)  # no negative zero; an array even for 0-d input
+        nearest = np.round(ratio)
+        on_boundary = (q > 0) & (q <= 1) & (leak > 0) & (leak < 1)
+        on_boundary &= np.abs(ratio - nearest) <= EXACT_BAND * np.maximum(1.0, np.abs(ratio))
+    for i in np.flatnonzero(on_boundary):
+        m.flat[i] = _exact_spacing(w.flat[i], leak.flat[i], spikes, int(nearest.flat[i]))
     out = np.where(q > 1, np.nan, m)  # even coincident spikes fall short
     out = np.where((q <= 1) & (leak == 0), np.inf, out)  # no leak: spacing does not matter
     out = np.where(q <= 0, np.inf, out)  # one spike reaches threshold on its own
     out = np.where((q > 0) & (q <= 1) & (leak == 1), 0.0, out)  # forgets everything at once
     return out
+
+
+#: relative distance of log(q) / log(1 - w_leak) to an integer below which it is decided exactly
+EXACT_BAND = 1e-9
+
+
+def _decimal(x):
+    """The float as the decimal it prints as (shortest repr): 0.19 -> Fraction(19, 100)."""
+    return Fraction(repr(float(x)))
+
+
+def _exact_spacing(w_input, w_leak, spikes, k):
+    """``k`` if ``(1 - w_leak)**k`` reaches the required ratio exactly, else ``k - 1``."""
+    w, decay = _decimal(w_input), (1 - _decimal(w_leak)) ** k
+    if spikes == 2:
+        reaches = w * (1 + decay) >= 1
+    elif spikes == 3:  # (sqrt(4/w - 3) - 1) / 2 <= decay, both sides of the root >= 0
+        reaches = 4 / w - 3 <= (2 * decay + 1) ** 2
+    else:
+        reaches = decay >= 1 - w
+    return float(k if reaches else k - 1)
 
 
 def simulate_max_spacing(w_input, w_leak, spikes, largest=10, many=2000, run=None):

@@ -2,6 +2,8 @@
 
 import csv
 import math
+import tempfile
+from pathlib import Path
 
 import ipywidgets
 import keras
@@ -10,7 +12,7 @@ import pytest
 from matplotlib.figure import Figure
 
 from lifsg import phase, reference, surrogates
-from lifsg.figures import lif_unit, operating_modes, phase_diagram, save_figure
+from lifsg.figures import lif_unit, operating_modes, output_dirs, phase_diagram, save_figure
 from lifsg.widgets import dropdown, figure_of, float_slider, interactive_figure
 
 # ---------------------------------------------------------------------------------------------
@@ -63,6 +65,38 @@ def test_save_figure_is_reproducible(tmp_path):
     first = [p.read_bytes() for p in save_figure(fig, {"a": [1]}, tmp_path / "1", "s")]
     second = [p.read_bytes() for p in save_figure(fig, {"a": [1]}, tmp_path / "2", "s")]
     assert first == second
+
+
+# ---------------------------------------------------------------------------------------------
+# output_dirs: QUICK never writes into figures/ or results/ unless asked to
+
+
+def test_output_dirs_paper_mode_defaults_to_the_repository_folders():
+    assert output_dirs(False) == (Path("../figures"), Path("../results"))
+    assert output_dirs(False, "a", None) == (Path("a"), Path("../results"))
+
+
+def test_output_dirs_quick_defaults_to_a_fresh_temporary_folder():
+    fig_dir, results_dir = output_dirs(True)
+    assert fig_dir.parent == results_dir.parent
+    assert fig_dir.parent.parent == Path(tempfile.gettempdir())
+    assert (fig_dir.name, results_dir.name) == ("figures", "results")
+    assert output_dirs(True)[0] != fig_dir  # a new folder per run
+    assert "../" not in str(fig_dir) + str(results_dir)
+
+
+def test_output_dirs_explicit_folders_win(tmp_path):
+    assert output_dirs(True, tmp_path / "f", str(tmp_path / "r")) == (
+        tmp_path / "f",
+        tmp_path / "r",
+    )
+    fig_dir, results_dir = output_dirs(True, None, tmp_path / "r")
+    assert results_dir == tmp_path / "r" and fig_dir.parent.parent == Path(tempfile.gettempdir())
+
+
+def test_output_dirs_wants_a_resolved_quick():
+    with pytest.raises(TypeError, match="quick must be True or False, got None"):
+        output_dirs(None)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -214,6 +248,30 @@ def test_phase_data_equals_lifsg_phase():
         np.testing.assert_array_equal(
             data[spikes][:, 1:], phase.max_spacing(w[:, 1:], leak[:, 1:], spikes)
         )
+
+
+def test_phase_is_exact_on_class_boundaries():
+    grid = phase_diagram.grid(0.01)[1:-1]
+    # many spikes, w_input = w_leak: ln(1 - w) / ln(1 - w) = 1 exactly
+    np.testing.assert_array_equal(phase.max_spacing(grid, grid, "many"), np.ones(grid.size))
+    # many spikes, (1 - w_leak)**2 = 1 - w_input on the 0.01 grid: 0.9**2 = 0.81, ...
+    leak = np.round(np.arange(0.1, 0.95, 0.1), 10)
+    w = np.round(1 - (1 - leak) ** 2, 10)
+    np.testing.assert_array_equal(phase.max_spacing(w, leak, "many"), np.full(leak.size, 2.0))
+    assert float(phase.max_spacing(0.8, 0.5, 2)) == 2.0  # 1/0.8 - 1 = 0.25 = 0.5**2
+    assert float(phase.max_spacing(0.5, 0.3, 2)) == 0.0  # 1/0.5 - 1 = 1: only together
+
+
+def test_phase_does_not_hang_on_the_last_bit_of_log(monkeypatch):
+    # another machine's log may differ by one ulp (numpy's SIMD log does, per CPU)
+    values = phase_diagram.grid(0.01)
+    w, leak = np.meshgrid(values[1:], values)
+    expected = {spikes: phase.max_spacing(w, leak, spikes) for spikes in phase.SPIKE_COUNTS}
+    log = np.log
+    for direction in (np.inf, -np.inf):
+        monkeypatch.setattr(np, "log", lambda x, d=direction: np.nextafter(log(x), d))
+        for spikes, m in expected.items():
+            np.testing.assert_array_equal(phase.max_spacing(w, leak, spikes), m)
 
 
 def test_phase_figure_data_and_grid():

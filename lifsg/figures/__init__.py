@@ -4,7 +4,8 @@ Each module holds pure functions: data functions returning arrays (computed with
 :mod:`lifsg` layers or :mod:`lifsg.reference`) and figure functions returning
 ``(matplotlib.figure.Figure, data)``, where ``data`` is a dict of equal-length columns of what
 is plotted. Notebooks call them once with the paper's values, save the result with
-:func:`save_figure` and wire sliders (:mod:`lifsg.widgets`) to the same functions.
+:func:`save_figure` into the folders of :func:`output_dirs` and wire sliders
+(:mod:`lifsg.widgets`) to the same functions.
 
 - :mod:`lifsg.figures.lif_unit`: F1, the drawn LIF unit with its error flow, and the
   single-neuron playground.
@@ -24,6 +25,6 @@ kept open behind the caller's back; in a notebook, ``display(fig)`` or a cell's 
 shows one.
 """
 
-from lifsg.figures.common import save_figure
+from lifsg.figures.common import output_dirs, save_figure
 
-__all__ = ["save_figure"]
+__all__ = ["output_dirs", "save_figure"]

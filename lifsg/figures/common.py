@@ -1,13 +1,40 @@
-"""Saving a figure together with the data it plots."""
+"""Where a notebook writes, and saving a figure together with the data it plots."""
 
 import csv
 import math
+import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
 
 PNG_DPI = 150
+#: paper-mode folders, relative to notebooks/ (the working directory of every notebook run,
+#: as for the notebooks' DATA_DIR): the repository's figures/ and results/
+PAPER_FIG_DIR = "../figures"
+PAPER_RESULTS_DIR = "../results"
+
+
+def output_dirs(quick, fig_dir=None, results_dir=None):
+    """``(fig_dir, results_dir)`` as Paths: where a notebook writes its figures and results.
+
+    A folder given explicitly is used as given. ``None`` means: in paper mode (``quick``
+    False) the repository's ``figures/`` and ``results/`` (``../figures``, ``../results``
+    relative to notebooks/); in QUICK mode (``quick`` True) ``figures/`` and ``results/`` in
+    a new temporary folder, so that a QUICK run never overwrites the committed figures and
+    results unless asked to. The folders are not created here.
+    """
+    if not isinstance(quick, bool):
+        raise TypeError(f"quick must be True or False, got {quick!r}")
+    if quick and (fig_dir is None or results_dir is None):
+        scratch = Path(tempfile.mkdtemp(prefix="lifsg-quick-"))
+        defaults = (scratch / "figures", scratch / "results")
+    else:
+        defaults = (Path(PAPER_FIG_DIR), Path(PAPER_RESULTS_DIR))
+    return tuple(
+        default if given is None else Path(given)
+        for given, default in zip((fig_dir, results_dir), defaults, strict=True)
+    )
 
 
 def _columns(data):
