@@ -1,17 +1,24 @@
-"""Execute a notebook of notebooks/ with papermill in QUICK mode, once per test session.
+"""Execute a notebook of notebooks/ in QUICK mode, once per test session, with the guarded
+runner of tools/notebook_exec.py (per-cell time limit, bounded waits, retry of a stalled run).
 
 Each notebook writes its figures and CSVs into a temporary FIG_DIR / RESULTS_DIR, so a quick
 run never touches figures/ or results/. Tests read what it saved from the returned folder.
+A run that stalled (and was retried) or needed a re-poll for a reply is reported as a warning.
 """
 
 import functools
 import os
+import sys
 import tempfile
+import warnings
 from pathlib import Path
 
-import papermill
-
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tools"))  # the runner shared with tools/run_notebooks.py
+from notebook_exec import CellTimeout, KernelStall, run_notebook  # noqa: E402
+
+__all__ = ["CellTimeout", "KernelStall", "execute", "notebook_names", "run_notebook"]
+
 NOTEBOOKS = REPO / "notebooks"
 CELL_TIMEOUT_S = 300
 _ROOT = Path(tempfile.mkdtemp(prefix="lifsg-notebooks-"))
@@ -22,25 +29,21 @@ def execute(name):
     """Run ``notebooks/<name>.ipynb`` in QUICK mode; return its output folder.
 
     The folder holds ``figures/`` (FIG_DIR), ``results/`` (RESULTS_DIR) and the executed
-    notebook ``<name>.ipynb``. Raises papermill's PapermillExecutionError on a failing cell.
+    notebook ``<name>.ipynb``. Raises papermill's PapermillExecutionError on a failing cell,
+    and the runner's CellTimeout / KernelStall.
     """
     out = _ROOT / name
     (out / "figures").mkdir(parents=True)
     (out / "results").mkdir()
     os.environ["LIFSG_QUICK"] = "1"
-    papermill.execute_notebook(
-        str(NOTEBOOKS / f"{name}.ipynb"),
-        str(out / f"{name}.ipynb"),
-        parameters={
-            "QUICK": True,
-            "FIG_DIR": str(out / "figures"),
-            "RESULTS_DIR": str(out / "results"),
-        },
-        cwd=str(NOTEBOOKS),
-        kernel_name="python3",
-        execution_timeout=CELL_TIMEOUT_S,
-        progress_bar=False,
+    report = run_notebook(
+        NOTEBOOKS / f"{name}.ipynb",
+        out / f"{name}.ipynb",
+        {"QUICK": True, "FIG_DIR": str(out / "figures"), "RESULTS_DIR": str(out / "results")},
+        cell_timeout=CELL_TIMEOUT_S,
     )
+    if report.stalls or report.late_replies:
+        warnings.warn(f"notebook run needed the stall guards: {report}", stacklevel=2)
     return out
 
 

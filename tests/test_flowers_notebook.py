@@ -8,7 +8,7 @@ import json
 import nbformat
 import papermill
 import pytest
-from notebook_runner import NOTEBOOKS, REPO, execute
+from notebook_runner import NOTEBOOKS, REPO, execute, run_notebook
 
 from lifsg.data import flowers as fl
 
@@ -46,6 +46,7 @@ def test_committed_notebook_is_stripped_and_parametrised():
     assert all(isinstance(node, ast.Assign) for node in body)  # literals only
     params = _parameters()
     assert params["QUICK"] is None and params["DATA_DIR"] == "../data/flowers"
+    assert params["FIG_DIR"] is None and params["RESULTS_DIR"] is None  # see output_dirs
     assert 'os.environ.get("LIFSG_QUICK", "0") == "1"' in code[1].source
 
 
@@ -105,18 +106,15 @@ def test_fixture_is_labelled(out):
 
 def test_paper_mode_without_data_stops_with_instructions(tmp_path):
     with pytest.raises(papermill.PapermillExecutionError) as err:
-        papermill.execute_notebook(
-            str(NOTEBOOKS / f"{NAME}.ipynb"),
-            str(tmp_path / f"{NAME}.ipynb"),
-            parameters={
+        run_notebook(
+            NOTEBOOKS / f"{NAME}.ipynb",
+            tmp_path / f"{NAME}.ipynb",
+            {
                 "QUICK": False,
                 "DATA_DIR": str(tmp_path / "no-flowers"),
                 "FIG_DIR": str(tmp_path / "figures"),
                 "RESULTS_DIR": str(tmp_path / "results"),
             },
-            cwd=str(NOTEBOOKS),
-            kernel_name="python3",
-            progress_bar=False,
         )
     assert err.value.ename == "DataError"
     message = err.value.evalue

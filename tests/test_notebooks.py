@@ -1,14 +1,26 @@
 """The notebooks: every one executes in QUICK mode, is committed stripped, and the numbers the
-paper-item notebooks save are the known answers of docs/model.md, F2 and F3."""
+paper-item notebooks save are the known answers of docs/model.md, F2 and F3; the guarded runner
+shared with tools/run_notebooks.py bounds every wait and retries a stalled run."""
 
 import ast
 import csv
 import json
+import tempfile
+from pathlib import Path
 
 import nbformat
 import numpy as np
+import papermill
 import pytest
-from notebook_runner import NOTEBOOKS, execute, notebook_names
+from notebook_runner import (
+    NOTEBOOKS,
+    REPO,
+    CellTimeout,
+    KernelStall,
+    execute,
+    notebook_names,
+    run_notebook,
+)
 
 NAMES = notebook_names()
 
@@ -36,6 +48,45 @@ def test_notebook_is_stripped_with_literal_parameters(name):
     for cell in code:
         assert cell.outputs == [], f"{name}: a cell has outputs"
         assert cell.execution_count is None, f"{name}: a cell has an execution count"
+
+
+# Notebooks whose FIG_DIR / RESULTS_DIR default to None, resolved by lifsg.figures.output_dirs
+# (06 writes its QUICK runs to results/mnist_quick by its own rule).
+OUTPUT_DIRS_NOTEBOOKS = [name for name in NAMES if name != "06_mnist"]
+
+
+def _parameters(name):
+    cell = next(c for c in _load(name).cells if c.cell_type == "code")
+    return {
+        node.targets[0].id: ast.literal_eval(node.value)
+        for node in ast.parse(cell.source).body
+        if isinstance(node, ast.Assign)
+    }
+
+
+@pytest.mark.parametrize("name", OUTPUT_DIRS_NOTEBOOKS)
+def test_output_folders_default_to_output_dirs(name):
+    params = _parameters(name)
+    assert params["FIG_DIR"] is None and params["RESULTS_DIR"] is None
+    setup = [c for c in _load(name).cells if c.cell_type == "code"][1].source
+    assert "FIG_DIR, RESULTS_DIR = output_dirs(QUICK, FIG_DIR, RESULTS_DIR)" in setup
+
+
+@pytest.mark.slow
+def test_quick_run_with_default_folders_leaves_committed_files_alone(tmp_path):
+    committed = [
+        *REPO.glob("figures/f2_operating_modes.*"),
+        REPO / "results" / "f2_operating_modes.json",
+    ]
+    before = {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in committed}
+    run_notebook(NOTEBOOKS / "02_operating_modes.ipynb", tmp_path / "out.ipynb", {"QUICK": True})
+    assert {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in committed} == before
+    executed = nbformat.read(tmp_path / "out.ipynb", as_version=4)
+    printed = [c for c in executed.cells if c.cell_type == "code"][1].outputs[0]["text"]
+    assert printed.startswith(f"figures -> {tempfile.gettempdir()}/lifsg-quick-")
+    fig_dir = Path(printed.split()[2].rstrip(","))
+    assert (fig_dir / "f2_operating_modes.png").is_file()
+    assert (fig_dir.parent / "results" / "f2_operating_modes.json").is_file()
 
 
 @pytest.mark.slow
@@ -108,3 +159,88 @@ def test_03_spot_values_and_cross_check():
     assert [grid[(0.6, 0.1)][f"m_{s}"] for s in ("2", "3", "many")] == ["3.0", "7.0", "8.0"]
     assert np.isnan(float(grid[(0.4, 0.1)]["m_2"]))
     assert float(grid[(0.5, 0.0)]["m_2"]) == np.inf  # the w_leak = 0 limit
+
+
+# ------------------------------------------------------------------------------------------
+# The guarded runner (tools/notebook_exec.py): time limits, lost replies, retries
+
+COUNT_RUN = """\
+import pathlib
+
+runs = pathlib.Path(RUNS)
+runs.write_text(runs.read_text() + "x" if runs.exists() else "x")
+"""
+DROP_REPLY = (
+    COUNT_RUN
+    + """\
+kernel = get_ipython().kernel
+send = kernel.session.send
+if len(runs.read_text()) <= DROPPED_RUNS:
+
+    def drop_execute_reply(stream, msg_or_type, *args, **kwargs):
+        if msg_or_type == "execute_reply":  # lost: the kernel still reports the cell idle
+            kernel.session.send = send
+            return {"content": {"status": "ok"}}
+        return send(stream, msg_or_type, *args, **kwargs)
+
+    kernel.session.send = drop_execute_reply
+"""
+)
+
+
+def _tiny_notebook(path, *sources, parameters="RUNS = ''\nDROPPED_RUNS = 0"):
+    cells = [nbformat.v4.new_code_cell(parameters, metadata={"tags": ["parameters"]})]
+    cells += [nbformat.v4.new_code_cell(source) for source in sources]
+    nb = nbformat.v4.new_notebook(cells=cells)
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
+    nbformat.write(nb, path)
+    return path
+
+
+@pytest.mark.slow
+def test_lost_reply_is_detected_and_the_notebook_retried(tmp_path):
+    nb = _tiny_notebook(
+        tmp_path / "lost.ipynb", DROP_REPLY, "print('after', len(runs.read_text()))"
+    )
+    runs = tmp_path / "runs"
+    report = run_notebook(
+        nb, tmp_path / "out.ipynb", {"RUNS": str(runs), "DROPPED_RUNS": 1}, reply_grace=2
+    )
+    assert runs.read_text() == "xx"  # the stalled run, then the retry
+    (stall,) = report.stalls
+    # cell 2 of the executed copy: papermill injects the parameters as cell 1
+    assert "attempt 1: cell 2 ('import pathlib'): the kernel reported it idle" in stall
+    assert "1 stalled" in str(report)
+    executed = nbformat.read(tmp_path / "out.ipynb", as_version=4)
+    assert executed.cells[3].outputs[0]["text"] == "after 2\n"
+
+
+@pytest.mark.slow
+def test_every_attempt_stalling_raises(tmp_path):
+    nb = _tiny_notebook(tmp_path / "lost.ipynb", DROP_REPLY)
+    params = {"RUNS": str(tmp_path / "runs"), "DROPPED_RUNS": 99}
+    with pytest.raises(KernelStall, match="lost.ipynb: all 2 attempts stalled"):
+        run_notebook(nb, tmp_path / "out.ipynb", params, attempts=2, reply_grace=2)
+    assert (tmp_path / "runs").read_text() == "xx"
+
+
+@pytest.mark.slow
+def test_cell_timeout_names_the_cell_and_is_not_retried(tmp_path):
+    nb = _tiny_notebook(tmp_path / "slow.ipynb", "x = 1", "import time\ntime.sleep(120)")
+    with pytest.raises(
+        CellTimeout, match=r"cell 2 \('import time'\) ran longer than the per-cell limit of 2 s"
+    ) as err:
+        run_notebook(nb, tmp_path / "out.ipynb", {}, cell_timeout=2)
+    assert str(nb) in "\n".join(err.value.__notes__)
+
+
+@pytest.mark.slow
+def test_failing_cell_is_not_retried(tmp_path):
+    nb = _tiny_notebook(tmp_path / "bad.ipynb", COUNT_RUN, "raise ValueError('broken')")
+    with pytest.raises(papermill.PapermillExecutionError, match="broken"):
+        run_notebook(nb, tmp_path / "out.ipynb", {"RUNS": str(tmp_path / "runs")})
+    assert (tmp_path / "runs").read_text() == "x"
