@@ -64,7 +64,7 @@ def load_fashion_mnist(data_dir="data/fashion_mnist", verify=True):
         paths[key] = _idx_path(data_dir, name)
         if paths[key] is None:
             raise DataError(f"missing Fashion-MNIST file {data_dir / name}[.gz]; {FETCH_HINT}")
-        arrays[key] = read_idx(paths[key])
+        arrays[key] = read_idx(paths[key], hint=FETCH_HINT)
     _check_shapes(arrays, data_dir)
     if verify:
         for key, array in arrays.items():
@@ -98,8 +98,8 @@ def fetch_fashion_mnist(data_dir="data/fashion_mnist"):
         load_fashion_mnist(data_dir)
         log(f"Fashion-MNIST already present and verified in {data_dir}")
         return data_dir
-    except DataError:
-        pass
+    except DataError as err:
+        log(f"no verified Fashion-MNIST in {data_dir} ({err}); fetching it")
     for tool in ("apt-get", "dpkg-deb"):
         if shutil.which(tool) is None:
             raise DataError(f"{tool} not found: Fashion-MNIST is fetched from Debian; {FETCH_HINT}")

@@ -121,16 +121,17 @@ def _read_idx_dir(data_dir):
     return arrays
 
 
-def read_idx(path):
+def read_idx(path, hint=FETCH_HINT):
     """Parse one uint8 IDX file (gzip if its name ends in ``.gz``) into a C-contiguous array.
 
     Checks the magic number (type 0x08, 1 to 3 dims) and that the byte count matches the header.
+    ``hint``: how to get the file again, appended to the error for an unreadable file.
     """
     path = Path(path)
     try:
         raw = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
     except UNREADABLE as err:
-        raise DataError(f"{path}: cannot read ({type(err).__name__}: {err}); {FETCH_HINT}") from err
+        raise DataError(f"{path}: cannot read ({type(err).__name__}: {err}); {hint}") from err
     if len(raw) < 4:
         raise DataError(f"{path}: truncated, {len(raw)} bytes is shorter than the IDX magic number")
     zero, dtype_code, ndim = int.from_bytes(raw[:2], "big"), raw[2], raw[3]
