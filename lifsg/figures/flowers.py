@@ -199,7 +199,11 @@ def learning_curves_figure(results, label=""):
 
 
 def table_rows(results):
-    """One row per nonlinearity: final test accuracy over seeds and the run's costs."""
+    """One row per nonlinearity: final test accuracy over seeds and the run's costs.
+
+    results: run dicts as :func:`lifsg.figures.mnist.load_results` gives them, with
+    ``epoch_time_s`` from the runs' timing files (``nan`` where there is none).
+    """
     rows = []
     for nl in NONLINEARITIES:
         runs = [r for r in results if _nl(r) == nl]
@@ -220,7 +224,7 @@ def table_rows(results):
                 "params": int(runs[0]["params"]),
                 "train_size": int(runs[0]["train_size"]),
                 "test_size": int(runs[0]["test_size"]),
-                "seconds_per_epoch": float(np.mean([r["epoch_time_s"] for r in runs])),
+                "seconds_per_epoch": float(np.mean([r.get("epoch_time_s", np.nan) for r in runs])),
             }
         )
     return rows
