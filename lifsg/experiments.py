@@ -51,11 +51,16 @@ class RunConfig:
     conv_filters, conv_kernel, conv_downsample: the hybrid front end, one block per entry:
         Conv2D then 2x2 max-pool of the currents ("pool") or a stride-2 Conv2D ("stride"),
         then LIF (one leak per channel).
+    readout_bias: initial bias of the read-out units. The read-out keeps the ReLU floor of the
+        neuron, so a unit whose input stays negative for every image outputs 0 and gets no
+        gradient: its class is lost for good. A positive initial bias keeps the units alive at
+        the start (0: the authors' zeros).
     augment_shift: shift each training image by up to this many pixels (uniformly random per
         image and axis, nearest pixel, zeros fill; 0: no augmentation; never at test time).
     loss: "mse" on one-hot targets (the authors' choice) or "crossentropy".
     epochs, batch_size, learning_rate, lr_patience, lr_factor, min_lr: the optimisation.
-    train_size: use only the first ``train_size`` training images (None: all).
+    train_size, test_size: use only the first ``train_size`` training and ``test_size`` test
+        images (None: all).
     validation: hold out the last ``validation`` training images; the learning-rate plateau
         rule then watches their loss (0: it watches the training loss).
     eval_test: evaluate the test set after every epoch for learning curves (the test set never
@@ -82,6 +87,7 @@ class RunConfig:
     conv_kernel: int = 3
     conv_downsample: str = "pool"
     kernel_initializer: str = "glorot_uniform"
+    readout_bias: float = 0.0
     augment_shift: int = 0
     classes: int = 10
     input_shape: tuple = (28, 28)
@@ -92,6 +98,7 @@ class RunConfig:
     lr_factor: float = 0.1
     min_lr: float = 0.0
     train_size: int | None = None
+    test_size: int | None = None
     validation: int = 0
     eval_test: bool = True
     note: str = ""
@@ -166,8 +173,9 @@ def validate(config):
         raise ValueError("trainable_leak=False needs a fixed w_leak")
     if not isinstance(config.augment_shift, (int, np.integer)) or config.augment_shift < 0:
         raise ValueError(f"augment_shift must be an integer >= 0, got {config.augment_shift!r}")
-    if config.train_size is not None:
-        _positive_int(config.train_size, "train_size")
+    for what in ("train_size", "test_size"):
+        if getattr(config, what) is not None:
+            _positive_int(getattr(config, what), what)
     if not isinstance(config.validation, int) or config.validation < 0:
         raise ValueError(f"validation must be an integer >= 0, got {config.validation!r}")
     return config
@@ -298,7 +306,11 @@ def build_model(config):
         for i, units in enumerate(config.units):
             x = layers.DenseLIF(units, name=f"dense_lif_{i}", **lif, **_dense_kwargs(config))(x)
     outputs = layers.LeakyReadout(
-        config.classes, reduce="last", activation="softmax", name="readout"
+        config.classes,
+        reduce="last",
+        activation="softmax",
+        bias_initializer=keras.initializers.Constant(config.readout_bias),
+        name="readout",
     )(x)
     return keras.Model(inputs, outputs, name=f"{config.architecture}_{config.name}")
 
@@ -524,6 +536,8 @@ def _split(config, data):
     x_train, x_test = prepare_images(x_train), prepare_images(x_test)
     if config.train_size is not None:
         x_train, y_train = x_train[: config.train_size], y_train[: config.train_size]
+    if config.test_size is not None:
+        x_test, y_test = x_test[: config.test_size], y_test[: config.test_size]
     val = None
     if config.validation:
         if config.validation >= len(x_train):
@@ -725,10 +739,21 @@ def synthetic_digits(n, seed=0, size=28):
 
 
 def quick_config(
-    config, steps=4, epochs=2, batch_size=32, max_units=32, max_filters=8, validation=50
+    config,
+    steps=4,
+    epochs=2,
+    batch_size=32,
+    max_units=32,
+    max_filters=8,
+    validation=50,
+    train_size=None,
+    test_size=None,
 ):
-    """The same run at CI scale: fewer steps, epochs and units; nothing else changes."""
+    """The same run at CI scale: fewer steps, epochs, units (and training / test images if
+    ``train_size`` / ``test_size``); nothing else changes."""
     return config.replace(
+        train_size=config.train_size if train_size is None else train_size,
+        test_size=config.test_size if test_size is None else test_size,
         steps=min(config.steps, steps),
         epochs=min(config.epochs, epochs),
         batch_size=min(config.batch_size, batch_size),

@@ -296,15 +296,23 @@ def test_notebook_06_quick_run_saves_results_and_figures():
     from notebook_runner import execute
 
     out = execute("06_mnist")
-    results = out / "results" / "mnist_quick"
-    stored = {p.stem: json.loads(p.read_text()) for p in results.glob("*.json")}
-    assert {"original_s0", "dense_best_s0", "hybrid_s0"} <= set(stored)
+    results = out / "results" / "mnist"
+    stored = {p.stem: json.loads(p.read_text()) for p in results.glob("*_s0.json")}
+    expected = {"original_s0", "dense_best_s0", "hybrid_pool_s0", "flat_leak0.4_s0"}
+    expected |= {f"table_constant_{s}_s0" for s in f6.SURROGATES}
+    assert expected <= set(stored)
+    assert all(r["complete"] and r["note"].startswith("QUICK scale") for r in stored.values())
+    assert all(r["test_size"] == 500 for r in stored.values())
     dense = stored["dense_best_s0"]["history"]
     assert dense[-1]["loss"] < dense[0]["loss"]
     for r in stored.values():
         assert (results / f"{r['name']}.keras").exists()
-    for stem in ("f6_mnist_learning_curves", "f6_mnist_table"):
+    assert not list((out / "results").glob("**/epoch-*"))  # checkpoints dropped when done
+    stems = ("table", "learning_curves", "surrogates", "leak_equivalence")
+    for stem in stems:
         for ext in ("png", "pdf", "csv"):
-            assert (out / "figures" / f"{stem}.{ext}").stat().st_size > 0
+            assert (out / "figures" / f"f6_mnist_{stem}.{ext}").stat().st_size > 0
     table = (out / "figures" / "f6_mnist_table.csv").read_text()
     assert "other paper" in table and "S4NN" in table
+    leaks = (out / "figures" / "f6_mnist_leak_equivalence.csv").read_text().splitlines()
+    assert any(line.startswith("flat_leak0.4_s0,flat,0.4,") for line in leaks)

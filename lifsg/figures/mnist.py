@@ -301,25 +301,51 @@ def _stats(values):
 
 
 def surrogate_table(results, accuracies=None):
-    """Encoding x surrogate test accuracy of the ``table_<encoding>_<surrogate>_s<seed>`` runs.
+    """Encoding x surrogate test accuracy of the ``table_<encoding>_<surrogate>_s<seed>`` runs
+    as an annotated heat map (mean, ± std and seed count per cell; empty: not run).
 
-    Returns ``(markdown, data)``: a table with one row per encoding and one column per
-    surrogate (percent, mean ± std over seeds, seed count), and data in long format.
+    Returns ``(fig, data)`` with data in long format (one row per cell).
     """
     accuracies = accuracies or {}
     data = {k: [] for k in ("encoding", "surrogate", "seeds", "mean", "std", "epochs")}
-    lines = ["| encoding | " + " | ".join(SURROGATES) + " |", "|---|" + "---|" * len(SURROGATES)]
-    for enc in ENCODINGS:
-        cells = []
-        for sur in SURROGATES:
+    grid = np.full((len(ENCODINGS), len(SURROGATES)), np.nan)
+    fig = Figure(figsize=(6.5, 2.8), layout="constrained")
+    ax = fig.add_subplot()
+    for i, enc in enumerate(ENCODINGS):
+        for j, sur in enumerate(SURROGATES):
             runs = [r for r in results if group_name(r["name"]) == f"table_{enc}_{sur}"]
             mean, std, n = _stats(accuracies.get(r["name"], r["test_accuracy"]) for r in runs)
             epochs = "/".join(str(e) for e in sorted({r["epochs"] for r in runs}))
             for k, v in zip(data, (enc, sur, n, mean, std, epochs), strict=True):
                 data[k].append(v)
-            cells.append(f"{_percent(mean, std)} ({n})" if n else "not run")
-        lines.append(f"| {enc} | " + " | ".join(cells) + " |")
-    return "\n".join(lines), data
+            grid[i, j] = 100 * mean
+            text = f"{_percent(mean, std)}\n({n} seeds)" if n else "not run"
+            ax.text(j, i, text, ha="center", va="center", fontsize=8)
+    image = ax.imshow(grid, cmap="Greens", aspect="auto")
+    fig.colorbar(image, ax=ax, label="test accuracy (%)")
+    ax.set_xticks(range(len(SURROGATES)), SURROGATES)
+    ax.set_yticks(range(len(ENCODINGS)), ENCODINGS)
+    ax.set_title("784-128-10, 8 steps: encoding x surrogate", fontsize=10)
+    return fig, data
+
+
+def surrogate_markdown(data):
+    """The data of :func:`surrogate_table` as a markdown table (rows: encodings)."""
+    cells = {
+        (e, s): f"{_percent(m, d)} ({n})" if n else "not run"
+        for e, s, n, m, d in zip(
+            data["encoding"],
+            data["surrogate"],
+            data["seeds"],
+            data["mean"],
+            data["std"],
+            strict=True,
+        )
+    }
+    lines = ["| encoding | " + " | ".join(SURROGATES) + " |", "|---|" + "---|" * len(SURROGATES)]
+    for enc in ENCODINGS:
+        lines.append(f"| {enc} | " + " | ".join(cells[enc, sur] for sur in SURROGATES) + " |")
+    return "\n".join(lines)
 
 
 def learned_leaks(models):
