@@ -51,6 +51,7 @@ class RunConfig:
     conv_filters, conv_kernel, conv_downsample: the hybrid front end, one block per entry:
         Conv2D then 2x2 max-pool of the currents ("pool") or a stride-2 Conv2D ("stride"),
         then LIF (one leak per channel).
+    use_bias: give every Dense / Conv2D / DenseLIF a bias (the read-out always has one).
     readout_bias: initial bias of the read-out units. The read-out keeps the ReLU floor of the
         neuron, so a unit whose input stays negative for every image outputs 0 and gets no
         gradient: its class is lost for good. A positive initial bias keeps the units alive at
@@ -59,6 +60,8 @@ class RunConfig:
         image and axis, nearest pixel, zeros fill; 0: no augmentation; never at test time).
     loss: "mse" on one-hot targets (the authors' choice) or "crossentropy".
     epochs, batch_size, learning_rate, lr_patience, lr_factor, min_lr: the optimisation.
+    lr_monitor: what the plateau rule watches on the validation images (on the training
+        images without them): "loss" (must fall) or "accuracy" (must rise).
     train_size, test_size: use only the first ``train_size`` training and ``test_size`` test
         images (None: all).
     validation: hold out the last ``validation`` training images; the learning-rate plateau
@@ -87,6 +90,7 @@ class RunConfig:
     conv_kernel: int = 3
     conv_downsample: str = "pool"
     kernel_initializer: str = "glorot_uniform"
+    use_bias: bool = True
     readout_bias: float = 0.0
     augment_shift: int = 0
     classes: int = 10
@@ -95,6 +99,7 @@ class RunConfig:
     batch_size: int = 256
     learning_rate: float = 1e-3
     lr_patience: int = 7
+    lr_monitor: str = "loss"
     lr_factor: float = 0.1
     min_lr: float = 0.0
     train_size: int | None = None
@@ -165,6 +170,8 @@ def validate(config):
         raise ValueError(f"unknown conv_downsample {config.conv_downsample!r}; valid: pool, stride")
     if not (config.learning_rate > 0 and math.isfinite(config.learning_rate)):
         raise ValueError(f"learning_rate must be > 0, got {config.learning_rate}")
+    if config.lr_monitor not in ("loss", "accuracy"):
+        raise ValueError(f"unknown lr_monitor {config.lr_monitor!r}; valid: loss, accuracy")
     if not 0 < config.lr_factor <= 1:
         raise ValueError(f"lr_factor must lie in (0, 1], got {config.lr_factor}")
     if config.w_leak is not None and not 0 <= config.w_leak <= 1:
@@ -211,7 +218,7 @@ def _lif_kwargs(config):
 
 
 def _dense_kwargs(config):
-    return {"kernel_initializer": config.kernel_initializer}
+    return {"kernel_initializer": config.kernel_initializer, "use_bias": config.use_bias}
 
 
 def _repeat_time(x, steps, name):
@@ -619,7 +626,8 @@ def train(
         if config.eval_test:
             res = model.evaluate(x_test, t_test, batch_size=500, verbose=0, return_dict=True)
             row.update({f"test_{k}": float(v) for k, v in res.items()})
-        new_lr = plateau.update(row["val_loss" if val is not None else "loss"], lr)
+        watched = row[("val_" if val is not None else "") + config.lr_monitor]
+        new_lr = plateau.update(-watched if config.lr_monitor == "accuracy" else watched, lr)
         if new_lr != lr:
             _set_lr(model, new_lr)
         times.append(time.perf_counter() - start)

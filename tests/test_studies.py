@@ -9,7 +9,7 @@ import pytest
 
 from lifsg import experiments as E
 from lifsg import studies
-from lifsg.studies import mnist
+from lifsg.studies import fashion_mnist, mnist
 from lifsg.studies.__main__ import main as cli
 from lifsg.studies.plan import claim
 
@@ -155,8 +155,9 @@ def test_cli_run_starts_a_background_worker_that_logs_progress(plan, tmp_path):
     assert studies.run_state(plan, plan.run("a"))["state"] == "done"
 
 
-def test_committed_plans_are_what_the_study_code_writes(tmp_path):
-    written = mnist.write_plans(tmp_path)
+@pytest.mark.parametrize("module", [mnist, fashion_mnist])
+def test_committed_plans_are_what_the_study_code_writes(tmp_path, module):
+    written = module.write_plans(tmp_path)
     for study in written:
         committed = json.loads((REPO / "plans" / f"{study}.json").read_text())
         assert json.loads((tmp_path / f"{study}.json").read_text()) == committed

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from lifsg import experiments
 
-DATASETS = ("mnist", "synthetic_digits")
+DATASETS = ("mnist", "fashion_mnist", "synthetic_digits")
 STATES = ("done", "running", "partial", "pending")
 
 

@@ -15,15 +15,17 @@ from .plan import claim, lock_path, stored_result
 def load_data(plan):
     """The plan's data set as ``((x_train, y_train), (x_test, y_test))``.
 
-    "mnist" reads ``plan.data_dir``; "synthetic_digits" (for tests and demonstrations, not
-    MNIST) makes 600 training and 200 test images of :func:`lifsg.experiments.synthetic_digits`.
+    "mnist" and "fashion_mnist" read ``plan.data_dir``; "synthetic_digits" (for tests and
+    demonstrations, not MNIST) makes 600 training and 200 test images of
+    :func:`lifsg.experiments.synthetic_digits`.
     """
     if plan.dataset == "synthetic_digits":
         x, y = experiments.synthetic_digits(800, seed=0)
         return (x[:600], y[:600]), (x[600:], y[600:])
-    from lifsg.data import load_mnist
+    from lifsg.data import load_fashion_mnist, load_mnist
 
-    return load_mnist(plan.data_dir)
+    loaders = {"mnist": load_mnist, "fashion_mnist": load_fashion_mnist}
+    return loaders[plan.dataset](plan.data_dir)
 
 
 def selected(plan, only=None):
