@@ -161,6 +161,25 @@ def test_03_spot_values_and_cross_check():
     assert float(grid[(0.5, 0.0)]["m_2"]) == np.inf  # the w_leak = 0 limit
 
 
+@pytest.mark.slow
+def test_08_nir_runs_the_export_in_nirs_equations_and_the_peers():
+    out = execute("08_nir")
+    results = json.loads((out / "results" / "nir_mnist.json").read_text())
+    reference = results["nir_reference"]
+    assert 0 <= reference["accuracy"] <= 1 and 0 < reference["same_prediction_as_lifsg"] <= 1
+    assert all(0 < v <= 1 for v in reference["spike_agreement_with_lifsg"].values())
+    # Peers (where benchmarks/.venv-peers exists) read the graph as NIR defines it, up to
+    # float32 rounding, except Norse, which ignores r unless it is folded into the Affine.
+    peers = results["peers"]
+    for name in ("snnTorch", "Norse, r folded"):
+        if name in peers:
+            agree = [v for k, v in peers[name].items() if k.endswith("with_nir")]
+            assert len(agree) == 1 and agree[0] > 0.9999, name
+    if "Norse" in peers:
+        assert peers["Norse"] != peers["Norse, r folded"]
+    assert (out / "figures" / "f8_nir_readout.csv").stat().st_size > 0
+
+
 # ------------------------------------------------------------------------------------------
 # The guarded runner (tools/notebook_exec.py): time limits, lost replies, retries
 
