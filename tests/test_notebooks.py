@@ -82,7 +82,8 @@ def test_quick_run_with_default_folders_leaves_committed_files_alone(tmp_path):
     run_notebook(NOTEBOOKS / "02_operating_modes.ipynb", tmp_path / "out.ipynb", {"QUICK": True})
     assert {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in committed} == before
     executed = nbformat.read(tmp_path / "out.ipynb", as_version=4)
-    printed = [c for c in executed.cells if c.cell_type == "code"][1].outputs[0]["text"]
+    setup = next(c for c in executed.cells if "= output_dirs(" in c.source)
+    printed = setup.outputs[0]["text"]
     assert printed.startswith(f"figures -> {tempfile.gettempdir()}/lifsg-quick-")
     fig_dir = Path(printed.split()[2].rstrip(","))
     assert (fig_dir / "f2_operating_modes.png").is_file()
