@@ -109,6 +109,7 @@ class _Stream:
         return (kernel[self.perm] if self.perm is not None else kernel).T.copy()
 
     def kernel_from_nir(self, weight):
+        """NIR weight (out, in) on this stream -> Dense kernel (in, out)."""
         weight = np.asarray(weight).T
         if self.perm is None:
             return weight.copy()
