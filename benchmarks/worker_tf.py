@@ -24,7 +24,6 @@ tf.config.threading.set_inter_op_parallelism_threads(1)
 import keras  # noqa: E402
 
 import lifsg  # noqa: E402
-from lifsg import neuron  # noqa: E402
 
 LEAK = 0.1  # decay 0.9 per step, the same for every framework
 IMPLS = {"lifsg": "auto", "lifsg-loop": "loop", "lifsg-sparse": "auto"}
@@ -72,7 +71,10 @@ class LinearLIF:
                 return keras.ops.matmul(x, self.w) + self.b
         else:
             layer = lifsg.DenseLIF(
-                neurons, w_leak=LEAK, kernel_initializer=keras.initializers.Constant(w)
+                neurons,
+                w_leak=LEAK,
+                kernel_initializer=keras.initializers.Constant(w),
+                implementation=IMPLS.get(impl, "auto"),
             )
             layer.build(self.x.shape)
             params = list(layer.trainable_variables)
@@ -91,12 +93,8 @@ class LinearLIF:
                 buf.assign(g)
             return loss
 
-        previous = neuron.set_implementation(IMPLS.get(impl, "auto"))
-        try:  # the implementation is chosen at trace time
-            self.forward = forward.get_concrete_function()
-            self.train = train.get_concrete_function()
-        finally:
-            neuron.set_implementation(previous)
+        self.forward = forward.get_concrete_function()
+        self.train = train.get_concrete_function()
 
     def run(self):
         c0, t0 = time.process_time(), time.perf_counter()
@@ -159,15 +157,12 @@ class MnistEpoch:
             out = keras.layers.Dense(10)(h)[:, -1]
         else:
             layer = SparseInputDenseLIF if impl == "lifsg-sparse" else lifsg.DenseLIF
-            h = layer(units)(spikes)
-            out = lifsg.LeakyReadout(10)(h)
+            implementation = IMPLS.get(impl, "auto")
+            h = layer(units, implementation=implementation)(spikes)
+            out = lifsg.LeakyReadout(10, implementation=implementation)(h)
         model = keras.Model(inputs, out)
         model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="mse")
-        previous = neuron.set_implementation(IMPLS.get(impl, "auto"))
-        try:
-            model.train_on_batch(self.x, self.y)  # traces the train function
-        finally:
-            neuron.set_implementation(previous)
+        model.train_on_batch(self.x, self.y)  # traces the train function
         self.model = model
 
     def run(self):

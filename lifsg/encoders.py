@@ -1,8 +1,14 @@
 """Spike encoders: intensities in [0, 1] -> (batch, time, features).
 
 Inputs of any shape (batch, ...) are flattened row-major to (batch, features). Outputs are in
-the layer's compute dtype. Intensities outside [0, 1] or NaN raise an error (ValueError in
-eager code, an InvalidArgumentError inside a TensorFlow graph, a runtime error under JAX jit).
+the layer's compute dtype. Intensities outside [0, 1] or NaN raise an error: a ValueError in
+eager code, an InvalidArgumentError inside a TensorFlow graph, a runtime error under JAX jit.
+
+Under XLA on TensorFlow (``jit_compile=True``, which Keras picks by default where TensorFlow
+sees a GPU) an assert cannot stop the computation: XLA drops it. There the check is part of the
+data flow instead: every sample with a bad intensity gets an all-NaN output, so the loss turns
+NaN (Keras prints ``loss: nan``; ``keras.callbacks.TerminateOnNaN`` stops training) rather than
+training on clipped or saturated spike trains.
 """
 
 import math
@@ -14,8 +20,16 @@ from keras import ops
 from lifsg import events
 
 
-def _in_unit_interval(x):
-    return ops.logical_and(ops.all(ops.greater_equal(x, 0)), ops.all(ops.less_equal(x, 1)))
+def _in_unit_interval(x, axis=None):
+    return ops.all(ops.logical_and(ops.greater_equal(x, 0), ops.less_equal(x, 1)), axis=axis)
+
+
+def _xla_compiling():
+    if keras.backend.backend() != "tensorflow":
+        return False
+    from lifsg import fused
+
+    return fused.xla_compiling()
 
 
 def _raise_unless(ok, message):
@@ -27,7 +41,8 @@ def check_intensities(x, who):
     """Raise unless every entry of ``x`` lies in [0, 1] (NaN fails). Returns ``x``.
 
     Eager values are checked at once; TensorFlow graphs get an assert op; traced JAX values
-    a debug callback that raises at run time.
+    a debug callback that raises at run time. (Under XLA on TensorFlow the encoders use a NaN
+    output instead, see the module docstring.)
     """
     message = f"{who}: intensities must lie in [0, 1] with no NaN (scale images by 1/255)"
     backend = keras.backend.backend()
@@ -48,7 +63,8 @@ def check_intensities(x, who):
 
 
 class _Encoder(keras.layers.Layer):
-    """Shared: validates ``steps``, flattens and checks the input."""
+    """Shared: validates ``steps``, flattens and checks the input; subclasses implement
+    ``encode(x)`` for intensities x (batch, features) in the compute dtype."""
 
     def __init__(self, steps, **kwargs):
         super().__init__(**kwargs)
@@ -58,7 +74,7 @@ class _Encoder(keras.layers.Layer):
             )
         self.steps = int(steps)
 
-    def _flat(self, inputs):
+    def call(self, inputs):
         if len(inputs.shape) < 2:
             raise ValueError(
                 f"{type(self).__name__} expects a batch of intensities (batch, ...), "
@@ -67,8 +83,12 @@ class _Encoder(keras.layers.Layer):
         features = inputs.shape[1:]  # flattened to a static size where it is known
         size = math.prod(features) if None not in features else None
         x = ops.reshape(inputs, (-1, size) if size else (ops.shape(inputs)[0], -1))
+        if _xla_compiling():  # an assert would be dropped: poison the bad samples instead
+            out = self.encode(ops.cast(x, self.compute_dtype))
+            bad = ops.logical_not(_in_unit_interval(x, axis=1))[:, None, None]
+            return ops.where(bad, ops.cast(math.nan, out.dtype), out)
         x = check_intensities(x, type(self).__name__)
-        return ops.cast(x, self.compute_dtype)
+        return self.encode(ops.cast(x, self.compute_dtype))
 
     def compute_output_shape(self, input_shape):
         features = math.prod(input_shape[1:]) if None not in input_shape[1:] else None
@@ -111,8 +131,8 @@ class PoissonEncoder(_Encoder):
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed)
 
-    def call(self, inputs):
-        p = self._flat(inputs) * (self.factor * self.dt)
+    def encode(self, x):
+        p = x * (self.factor * self.dt)
         if events.poisson_supported(p, self.factor * self.dt):
             return events.poisson_spikes(p, self.steps, self.seed_generator)
         shape = (ops.shape(p)[0], self.steps, ops.shape(p)[1])
@@ -158,9 +178,8 @@ class LatencyEncoder(_Encoder):
         t = self.tau * ops.log(safe / (safe - self.threshold)) * self.steps
         return ops.where(above, ops.floor(t), math.inf)
 
-    def call(self, inputs):
-        x = ops.cast(self._flat(inputs), "float32")
-        t = self.latency(x)
+    def encode(self, x):
+        t = self.latency(ops.cast(x, "float32"))
         inside = ops.less(t, self.steps)
         index = ops.cast(ops.where(inside, t, 0), "int32")
         spikes = ops.one_hot(index, self.steps, dtype=self.compute_dtype)
@@ -181,8 +200,8 @@ class ConstantEncoder(_Encoder):
         super().__init__(steps, **kwargs)
         self.factor, self.dt = _check_rate(factor, dt, "ConstantEncoder")
 
-    def call(self, inputs):
-        x = self._flat(inputs) * (self.factor * self.dt)
+    def encode(self, x):
+        x = x * (self.factor * self.dt)
         return ops.repeat(x[:, None, :], self.steps, axis=1)
 
     def get_config(self):

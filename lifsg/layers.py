@@ -1,11 +1,13 @@
 """Keras layers: LIF, DenseLIF and the non-spiking LeakyReadout.
 
-All take input currents shaped (batch, time, ...features) and keep one trainable leak per
-feature of the last axis (per channel after a convolution). They are thin: weights here,
-the update in :mod:`lifsg.neuron`.
+All take floating-point input currents shaped (batch, time, ...features) and keep one trainable
+leak per feature of the last axis (per channel after a convolution). They are thin: weights
+here, the update in :mod:`lifsg.neuron`. Each chooses how its time loop runs with
+``implementation`` ("auto", "fused" or "loop", see :func:`lifsg.neuron.check_implementation`).
 """
 
 import math
+import numbers
 
 import keras
 import numpy as np
@@ -27,9 +29,45 @@ class UnitInterval(keras.constraints.Constraint):
         return {}
 
 
+@keras.saving.register_keras_serializable(package="lifsg")
+class Positive(keras.constraints.Constraint):
+    """Keeps a weight at or above ``min_value`` (> 0) after each optimizer step.
+
+    LIF's trainable threshold uses it with ``min_value = 1e-3 * threshold``: a threshold at or
+    below 0 would make the neuron fire on zero input.
+    """
+
+    def __init__(self, min_value):
+        min_value = float(min_value)
+        if not math.isfinite(min_value) or min_value <= 0:
+            raise ValueError(f"Positive: min_value must be finite and > 0, got {min_value}")
+        self.min_value = min_value
+
+    def __call__(self, w):
+        return ops.maximum(w, ops.cast(self.min_value, w.dtype))
+
+    def get_config(self):
+        return {"min_value": self.min_value}
+
+
+def _is_number(value, kinds=numbers.Real):
+    """True for Python and NumPy numbers of ``kinds``, False for bools."""
+    return isinstance(value, kinds) and not isinstance(value, (bool, np.bool_))
+
+
+def _check_units(units):
+    """A positive integer (NumPy integers too) as int; bools and others raise."""
+    if not _is_number(units, numbers.Integral) or units < 1:
+        raise ValueError(f"units must be a positive integer, got {units!r}")
+    return int(units)
+
+
 def _check_leak(w_leak):
-    """Validate an explicit leak (scalar or per-feature list) in [0, 1]; return it as given."""
-    values = np.asarray(w_leak, dtype="float64")
+    """Validate an explicit leak (scalar or per-feature list) in [0, 1]; return it as floats."""
+    values = np.asarray(w_leak)
+    if values.dtype.kind not in "iuf":
+        raise ValueError(f"w_leak must be a number or a list of numbers, got {w_leak!r}")
+    values = values.astype("float64")
     if values.ndim > 1 or values.size == 0:
         raise ValueError(f"w_leak must be a number or a 1-D list, got shape {values.shape}")
     if not np.all(np.isfinite(values)) or np.any(values < 0) or np.any(values > 1):
@@ -43,10 +81,15 @@ class _TimeLayer(keras.layers.Layer):
     units: features of the Dense applied at every time step, or None for no Dense (only
         where ``has_dense``).
     w_leak: fixed initial leak in [0, 1] (number or one per feature); overrides
-        ``w_leak_initializer`` when given.
+        ``w_leak_initializer`` when given. An initializer drawing values outside [0, 1] is an
+        error at build. A leak set outside [0, 1] later (``assign``, ``load_weights``) acts as
+        the nearest bound, and the constraint clips the variable at the next optimizer step.
     projection: how the Dense part is computed (only where ``has_dense``): "auto" (default:
         from the input's events where it is mostly zeros, e.g. spikes), "events" or "dense";
         see :mod:`lifsg.events`.
+    implementation: "auto" (default), "fused" or "loop", see
+        :func:`lifsg.neuron.check_implementation`. With "fused" the layer declares no XLA
+        support (``supports_jit``), so Keras compiles the model without XLA.
     """
 
     has_dense = False
@@ -63,14 +106,13 @@ class _TimeLayer(keras.layers.Layer):
         kernel_regularizer=None,
         bias_regularizer=None,
         projection="auto",
+        implementation="auto",
         **kwargs,
     ):
         super().__init__(**kwargs)
         if units is not None and not self.has_dense:
             raise TypeError(f"{type(self).__name__} takes no units; use DenseLIF")
-        if units is not None and (not isinstance(units, int) or units < 1):
-            raise ValueError(f"units must be a positive integer, got {units!r}")
-        self.units = units
+        self.units = None if units is None else _check_units(units)
         if projection != "auto" and not self.has_dense:
             raise TypeError(f"{type(self).__name__} takes no projection; use DenseLIF")
         self.projection = events.check_projection(projection)
@@ -82,6 +124,16 @@ class _TimeLayer(keras.layers.Layer):
         self.bias_initializer = keras.initializers.get(bias_initializer)
         self.kernel_regularizer = keras.regularizers.get(kernel_regularizer)
         self.bias_regularizer = keras.regularizers.get(bias_regularizer)
+        self.implementation = neuron.check_implementation(implementation)
+        self.supports_jit = implementation != "fused"  # the fused op has no XLA kernel
+
+    def _check_input_dtype(self, inputs):
+        dtype = keras.backend.standardize_dtype(inputs.dtype)
+        if not keras.backend.is_float_dtype(dtype):
+            raise TypeError(
+                f"{type(self).__name__} expects floating-point input currents, got {dtype}; "
+                "cast them first (e.g. x.astype('float32'))"
+            )
 
     def _check_input_shape(self, input_shape):
         if len(input_shape) < 3:
@@ -131,6 +183,23 @@ class _TimeLayer(keras.layers.Layer):
             constraint=UnitInterval(),
             trainable=self.trainable_leak,
         )
+        self._check_initial_leak()
+
+    def _check_initial_leak(self):
+        """Raise if the initializer drew a leak outside [0, 1] (where the value is concrete:
+        a layer first built inside a traced function is not checked; see ``_decay``)."""
+        if keras.backend.backend() == "tensorflow":
+            import tensorflow as tf
+
+            if not tf.executing_eagerly():
+                return
+        values = ops.convert_to_numpy(self.w_leak.value)
+        if not (np.all(values >= 0) and np.all(values <= 1)):
+            raise ValueError(
+                f"{type(self).__name__}: w_leak_initializer gave leaks outside [0, 1] (min "
+                f"{values.min():g}, max {values.max():g}); use one bounded to [0, 1], e.g. "
+                "keras.initializers.RandomUniform(0.0, 0.1)"
+            )
 
     def _currents(self, inputs):
         """Input currents: the Dense transform at every step, or the inputs themselves."""
@@ -142,7 +211,11 @@ class _TimeLayer(keras.layers.Layer):
         return x
 
     def _decay(self):
-        return 1.0 - ops.cast(self.w_leak, self.compute_dtype)
+        """``1 - w_leak`` with the leak held in [0, 1] (values in range pass unchanged, with
+        their gradient)."""
+        w = ops.cast(self.w_leak, self.compute_dtype)
+        inside = ops.logical_and(ops.greater_equal(w, 0.0), ops.less_equal(w, 1.0))
+        return 1.0 - ops.where(inside, w, ops.clip(w, 0.0, 1.0))
 
     def compute_output_shape(self, input_shape):
         shape = tuple(input_shape)
@@ -154,6 +227,7 @@ class _TimeLayer(keras.layers.Layer):
             w_leak=self.w_leak_value,
             w_leak_initializer=keras.initializers.serialize(self.w_leak_initializer),
             trainable_leak=self.trainable_leak,
+            implementation=self.implementation,
         )
         if self.has_dense:
             config.update(
@@ -178,13 +252,16 @@ class LIF(_TimeLayer):
 
     Args:
         threshold: firing threshold (default 1.0), one value per feature when trainable.
-        trainable_threshold: learn the threshold (default False).
+        trainable_threshold: learn the threshold (default False); kept at or above
+            ``1e-3 * threshold`` (:class:`Positive`).
         w_leak: fixed initial leak in [0, 1]; otherwise drawn by ``w_leak_initializer``
             (default uniform in [0, 0.1], the original code's choice with dt = 1).
         trainable_leak: learn the per-feature leak (default True); kept in [0, 1].
         surrogate: name, :class:`lifsg.surrogates.Surrogate` or callable (default "flat").
         reset: "delayed" (the paper's rule, default), "subtract" or "zero".
         return_potential: return V instead of spikes.
+        implementation: "auto" (default), "fused" or "loop", see
+            :func:`lifsg.neuron.check_implementation`.
     """
 
     def __init__(
@@ -207,10 +284,9 @@ class LIF(_TimeLayer):
             trainable_leak=trainable_leak,
             **kwargs,
         )
-        threshold = float(threshold)
-        if not math.isfinite(threshold) or threshold <= 0:
-            raise ValueError(f"threshold must be a finite number > 0, got {threshold}")
-        self.threshold = threshold
+        if not _is_number(threshold) or not math.isfinite(threshold) or threshold <= 0:
+            raise ValueError(f"threshold must be a finite number > 0, got {threshold!r}")
+        self.threshold = float(threshold)
         self.trainable_threshold = bool(trainable_threshold)
         self.surrogate = surrogates.get(surrogate)
         self.reset = neuron.check_reset(reset)
@@ -223,6 +299,7 @@ class LIF(_TimeLayer):
                 name="threshold",
                 shape=(self.features,),
                 initializer=keras.initializers.Constant(self.threshold),
+                constraint=Positive(1e-3 * self.threshold),
             )
 
     def _threshold(self):
@@ -231,6 +308,7 @@ class LIF(_TimeLayer):
         return self.threshold
 
     def call(self, inputs):
+        self._check_input_dtype(inputs)
         return neuron.lif_loop(
             self._currents(inputs),
             self._decay(),
@@ -238,6 +316,7 @@ class LIF(_TimeLayer):
             self.surrogate,
             self.reset,
             self.return_potential,
+            self.implementation,
         )
 
     def get_config(self):
@@ -288,7 +367,8 @@ class LeakyReadout(_TimeLayer):
         self.activation = keras.activations.get(activation)
 
     def call(self, inputs):
-        v = neuron.leaky_integrator_loop(self._currents(inputs), self._decay())
+        self._check_input_dtype(inputs)
+        v = neuron.leaky_integrator_loop(self._currents(inputs), self._decay(), self.implementation)
         if self.reduce == "last":
             v = v[:, -1]
         elif self.reduce == "mean":

@@ -3,6 +3,8 @@
 Independent of Keras, in float64; the tests tie the layers to it and the figures may use it.
 Shapes: x is (batch, time, features); w_leak and threshold broadcast over features.
 The rules are those of :mod:`lifsg.neuron`; ReLU'(0) = 0 and the reset factor is detached.
+NaN and inf are handled as there: ReLU and the spike pass NaN on (``H(NaN) = NaN``); the
+"delayed" and "zero" resets select (a NaN potential is not kept).
 """
 
 from dataclasses import dataclass
@@ -11,8 +13,9 @@ import numpy as np
 
 
 def heaviside(u):
-    """``H(u)``: 1.0 where ``u >= 0``, else 0.0."""
-    return (np.asarray(u) >= 0).astype(np.float64)
+    """``H(u)``: 1.0 where ``u >= 0``, 0.0 where ``u < 0``, NaN where ``u`` is NaN."""
+    u = np.asarray(u, dtype=np.float64)
+    return np.where(np.isnan(u), u, u >= 0)
 
 
 @dataclass
@@ -39,14 +42,14 @@ def lif_forward(x, w_leak, threshold=1.0, reset="delayed"):
     y_prev = np.zeros_like(x[:, 0])
     for t in range(x.shape[1]):
         if reset == "delayed":
-            a[:, t] = x[:, t] + decay * v_prev * heaviside(threshold - v_prev)
+            a[:, t] = x[:, t] + np.where(threshold - v_prev >= 0, decay * v_prev, 0)
             v[:, t] = np.maximum(a[:, t], 0)
         elif reset == "subtract":
             a[:, t] = x[:, t] + decay * v_prev - threshold * y_prev
             v[:, t] = np.maximum(a[:, t], 0)
         elif reset == "zero":
             a[:, t] = x[:, t] + decay * v_prev
-            v[:, t] = np.maximum(a[:, t], 0) * (1 - y_prev)
+            v[:, t] = np.where(y_prev > 0, 0, np.maximum(a[:, t], 0))
         else:
             raise ValueError(f"unknown reset {reset!r}")
         y[:, t] = heaviside(v[:, t] - threshold)

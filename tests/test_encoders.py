@@ -96,6 +96,19 @@ def test_bad_intensities_raise_in_a_graph():
         fn(tf.constant([[2.0]]))
 
 
+@pytest.mark.parametrize("name", sorted(ENCODERS))
+def test_bad_intensities_under_xla_make_their_sample_nan(name):
+    """XLA drops asserts: there a sample with a bad intensity gets an all-NaN output instead,
+    so the loss turns NaN; the other samples are encoded as usual."""
+    x = np.full((3, 4), 0.6, "float32")
+    x[1, 2], x[2, 0] = 1.5, np.nan
+    out = tf.function(ENCODERS[name](), jit_compile=True)(x).numpy()
+    assert out.shape == (3, 50, 4)
+    assert np.isnan(out[1:]).all() and not np.isnan(out[0]).any()
+    if name != "poisson":
+        np.testing.assert_array_equal(out[0], ENCODERS[name]()(x[:1]).numpy()[0])
+
+
 def test_bad_encoder_arguments():
     with pytest.raises(ValueError, match="steps"):
         lifsg.PoissonEncoder(steps=0)

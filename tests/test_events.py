@@ -6,7 +6,7 @@ import pytest
 import tensorflow as tf
 
 import lifsg
-from lifsg import events, neuron
+from lifsg import events
 
 if not events.available():
     pytest.skip("the event ops do not build here (no C++ compiler?)", allow_module_level=True)
@@ -117,25 +117,21 @@ def test_bad_projection_names():
 
 def _layer_run(make_layer, spikes_in, dtype, implementation):
     """Output and gradients (input, every weight) of a layer fed by the spikes of a LIF layer."""
-    previous = neuron.set_implementation(implementation)
-    try:
-        layer = make_layer(dtype)
-        upstream = lifsg.LIF(w_leak=0.1, threshold=0.8, dtype=dtype)
-        currents = tf.constant(spikes_in.astype(dtype))
-        with tf.GradientTape() as tape:
-            tape.watch(currents)
-            spikes = upstream(currents)
-            out = layer(spikes)
-            weights = np.random.default_rng(3).normal(size=out.shape).astype(dtype)
-            loss = tf.reduce_sum(out * weights)
-        grads = tape.gradient(loss, [currents, *layer.trainable_weights])
-        return spikes.numpy().mean(), out.numpy(), [g.numpy() for g in grads]
-    finally:
-        neuron.set_implementation(previous)
+    layer = make_layer(dtype, implementation)
+    upstream = lifsg.LIF(w_leak=0.1, threshold=0.8, dtype=dtype, implementation=implementation)
+    currents = tf.constant(spikes_in.astype(dtype))
+    with tf.GradientTape() as tape:
+        tape.watch(currents)
+        spikes = upstream(currents)
+        out = layer(spikes)
+        weights = np.random.default_rng(3).normal(size=out.shape).astype(dtype)
+        loss = tf.reduce_sum(out * weights)
+    grads = tape.gradient(loss, [currents, *layer.trainable_weights])
+    return spikes.numpy().mean(), out.numpy(), [g.numpy() for g in grads]
 
 
 LAYERS = {
-    "dense_lif": lambda dtype, projection: lifsg.DenseLIF(
+    "dense_lif": lambda dtype, projection, implementation: lifsg.DenseLIF(
         48,
         surrogate="esser",
         w_leak=0.05,
@@ -143,14 +139,16 @@ LAYERS = {
         projection=projection,
         kernel_initializer=keras.initializers.RandomNormal(0.0, 0.5, seed=1),
         dtype=dtype,
+        implementation=implementation,
     ),
-    "readout": lambda dtype, projection: lifsg.LeakyReadout(
+    "readout": lambda dtype, projection, implementation: lifsg.LeakyReadout(
         40,
         reduce=None,
         projection=projection,
         w_leak=0.2,
         kernel_initializer=keras.initializers.RandomNormal(0.0, 0.5, seed=2),
         dtype=dtype,
+        implementation=implementation,
     ),
 }
 
@@ -166,7 +164,7 @@ def test_layer_events_equal_dense(name, dtype, implementation, rng):
     for projection in ("dense", "events", "auto"):
         make = LAYERS[name]
         outs[projection] = _layer_run(
-            lambda d, make=make, p=projection: make(d, p), currents, dtype, implementation
+            lambda d, i, make=make, p=projection: make(d, p, i), currents, dtype, implementation
         )
     density = outs["dense"][0]
     assert 0.01 < density < events.MAX_DENSITY

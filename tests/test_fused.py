@@ -1,4 +1,5 @@
-"""The fused C++ time loop against the keras.ops loop: same values and gradients."""
+"""The fused C++ time loop against the keras.ops loop: same values and gradients; where
+"auto" runs it."""
 
 import numpy as np
 import pytest
@@ -8,42 +9,41 @@ import lifsg
 from lifsg import fused, neuron
 
 if not fused.available():
-    pytest.skip("the fused kernel does not build here (no C++ compiler?)", allow_module_level=True)
+    pytest.skip(f"fused kernel unavailable: {fused.unavailable_reason()}", allow_module_level=True)
 
 
 def _run(implementation, make_layer, x, dtype):
-    previous = neuron.set_implementation(implementation)
-    try:
-        layer = make_layer(dtype)
-        x = tf.constant(x.astype(dtype))
-        weights = tf.constant(np.random.default_rng(5).normal(size=x.shape).astype(dtype))
-        with tf.GradientTape() as tape:
-            tape.watch(x)
-            out = layer(x)
-            loss = tf.reduce_sum(out * weights[..., : out.shape[-1]])
-        sources = [x, *layer.trainable_weights]
-        grads = tape.gradient(loss, sources)
-        return out.numpy(), [g.numpy() for g in grads]
-    finally:
-        neuron.set_implementation(previous)
+    layer = make_layer(dtype, implementation)
+    x = tf.constant(x.astype(dtype))
+    weights = tf.constant(np.random.default_rng(5).normal(size=x.shape).astype(dtype))
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        out = layer(x)
+        loss = tf.reduce_sum(out * weights[..., : out.shape[-1]])
+    sources = [x, *layer.trainable_weights]
+    grads = tape.gradient(loss, sources)
+    return out.numpy(), [g.numpy() for g in grads]
 
 
 LAYERS = {
     f"{reset}-{surrogate}": (
-        lambda dtype, reset=reset, surrogate=surrogate: lifsg.LIF(
+        lambda dtype, implementation, reset=reset, surrogate=surrogate: lifsg.LIF(
             w_leak=[0.0, 0.1, 0.3, 1.0],
             reset=reset,
             surrogate=surrogate,
             trainable_threshold=True,
             dtype=dtype,
+            implementation=implementation,
         )
     )
     for reset in neuron.RESETS
     for surrogate in ("flat", "esser")
 }
-LAYERS["potential"] = lambda dtype: lifsg.LIF(w_leak=0.2, return_potential=True, dtype=dtype)
-LAYERS["readout"] = lambda dtype: lifsg.LeakyReadout(
-    w_leak=[0.0, 0.5, 0.9, 1.0], reduce=None, dtype=dtype
+LAYERS["potential"] = lambda dtype, implementation: lifsg.LIF(
+    w_leak=0.2, return_potential=True, dtype=dtype, implementation=implementation
+)
+LAYERS["readout"] = lambda dtype, implementation: lifsg.LeakyReadout(
+    w_leak=[0.0, 0.5, 0.9, 1.0], reduce=None, dtype=dtype, implementation=implementation
 )
 
 
@@ -60,6 +60,39 @@ def test_fused_equals_loop(name, dtype, rng):
         np.testing.assert_allclose(a, b, rtol=eps, atol=eps * np.abs(b).max())
 
 
-def test_unknown_implementation():
-    with pytest.raises(ValueError, match="valid: auto, fused, loop"):
-        neuron.set_implementation("cuda")
+def _uses_fused_op(layer, shape, device=None):
+    def run(x):
+        if device is None:
+            return layer(x)
+        with tf.device(device):
+            return layer(x)
+
+    graph = tf.function(run).get_concrete_function(tf.TensorSpec(shape)).graph
+    return any(op.type == "LifsgLifForward" for op in graph.get_operations())
+
+
+def test_auto_uses_the_fused_kernel_on_cpu():
+    assert _uses_fused_op(lifsg.LIF(), (2, 5, 3))
+    assert _uses_fused_op(lifsg.LeakyReadout(), (2, 5, 3))
+    assert not _uses_fused_op(lifsg.LIF(implementation="loop"), (2, 5, 3))
+    assert not _uses_fused_op(lifsg.LIF(dtype="float16"), (2, 5, 3))  # no float16 kernel
+
+
+def test_auto_avoids_the_fused_op_where_an_accelerator_would_run_it(monkeypatch):
+    """Where TensorFlow sees a GPU and no device scope is set, its placer would put the ops on
+    the GPU, which the fused op (CPU kernels only) cannot run on: "auto" takes the loop there.
+    A CPU device scope keeps the fused kernel. (No GPU here: the device list is replaced.)"""
+    monkeypatch.setattr(fused, "_accelerators", lambda: ["/device:GPU:0"])
+    assert not _uses_fused_op(lifsg.DenseLIF(4), (2, 5, 3))
+    assert _uses_fused_op(lifsg.DenseLIF(4), (2, 5, 3), device="/CPU:0")
+    # "fused" stays the user's choice: TensorFlow places the op on the CPU.
+    assert _uses_fused_op(lifsg.DenseLIF(4, implementation="fused"), (2, 5, 3))
+
+
+def test_fused_is_refused_where_it_cannot_run():
+    with pytest.raises(ValueError, match="float32/float64"):
+        lifsg.LIF(implementation="fused", dtype="float16")(np.ones((1, 3, 2), "float16"))
+    layer = lifsg.LIF(implementation="fused")
+    jit = tf.function(layer, jit_compile=True)
+    with pytest.raises(ValueError, match="inside XLA compilation"):
+        jit(tf.ones((1, 3, 2)))

@@ -1,4 +1,5 @@
-"""The same code on the JAX backend: forward and gradients agree with TensorFlow's."""
+"""The same code on the JAX backend: forward and gradients agree with TensorFlow's; the NaN
+policy, the implementation choice and an empty time axis work there too."""
 
 import json
 import os
@@ -40,6 +41,17 @@ for reset in ["delayed", "subtract", "zero"]:
                     "grads": [ops.convert_to_numpy(g).tolist() for g in grads]}
 enc = lifsg.LatencyEncoder(steps=10)(rng.uniform(0, 1, (2, 5)).astype("float32"))
 results["latency"] = ops.convert_to_numpy(enc).tolist()
+bad = np.full((1, 6, 1), 0.6, "float32")
+bad[0, 2, 0] = np.nan
+results["nan"] = ops.convert_to_numpy(lifsg.LIF(w_leak=0.1)(bad)).ravel().tolist()
+flat = lifsg.surrogates.get("flat")
+empty = lifsg.neuron.lif_loop(np.zeros((2, 0, 3), "float32"), 0.9, 1.0, flat)
+results["empty"] = list(empty.shape)
+try:
+    lifsg.LIF(implementation="fused")(x)
+    results["fused"] = "ran"
+except ValueError as err:
+    results["fused"] = str(err)
 print(json.dumps(results))
 """
 
@@ -56,6 +68,10 @@ def _run(backend):
 def test_jax_matches_tensorflow():
     tf_run, jax_run = _run("tensorflow"), _run("jax")
     np.testing.assert_array_equal(tf_run["latency"], jax_run["latency"])
+    np.testing.assert_array_equal(tf_run["nan"], jax_run["nan"])
+    np.testing.assert_array_equal(np.isnan(jax_run["nan"]), [0, 0, 1, 0, 0, 0])  # its step
+    assert jax_run["empty"] == [2, 0, 3]
+    assert "needs the TensorFlow backend" in jax_run["fused"] and tf_run["fused"] == "ran"
     for reset in ["delayed", "subtract", "zero"]:
         np.testing.assert_array_equal(tf_run[reset]["spikes"], jax_run[reset]["spikes"])
         assert np.sum(tf_run[reset]["spikes"]) > 0

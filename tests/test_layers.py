@@ -1,5 +1,7 @@
 """Keras behaviour of the layers: shapes, gradients, saving, dtype policies, bad input."""
 
+import json
+
 import keras
 import numpy as np
 import pytest
@@ -13,6 +15,7 @@ LAYERS = {
     "DenseLIF": lambda: lifsg.DenseLIF(5, surrogate=lifsg.surrogates.get("esser", beta=4.0)),
     "LeakyReadout": lambda: lifsg.LeakyReadout(3, reduce="mean", activation="softmax"),
     "LeakyReadout-seq": lambda: lifsg.LeakyReadout(reduce=None, w_leak=[0.1, 0.2, 0.3, 0.4]),
+    "DenseLIF-loop": lambda: lifsg.DenseLIF(np.int64(3), implementation="loop"),
 }
 
 
@@ -23,6 +26,22 @@ def test_config_round_trip(name):
     config = layer.get_config()
     clone = type(layer).from_config(config)
     assert clone.get_config() == config
+    json.dumps(config)  # plain Python types only (NumPy integers converted)
+
+
+def test_configs_without_implementation_load_as_auto():
+    """Models stored before the argument existed load with the default."""
+    config = lifsg.DenseLIF(3, implementation="loop").get_config()
+    del config["implementation"]
+    assert lifsg.DenseLIF.from_config(config).implementation == "auto"
+
+
+def test_implementation_per_layer():
+    assert lifsg.LIF().implementation == "auto" and lifsg.LIF().supports_jit
+    fused_layer = lifsg.LeakyReadout(implementation="fused")
+    assert not fused_layer.supports_jit  # Keras then compiles the model without XLA
+    with pytest.raises(ValueError, match="valid: auto, fused, loop"):
+        lifsg.DenseLIF(3, implementation="cuda")
 
 
 @pytest.mark.parametrize("name", sorted(LAYERS))
@@ -105,6 +124,44 @@ def test_leak_constraint_keeps_unit_interval():
     np.testing.assert_array_equal(layer.w_leak.constraint(np.array([-0.5, 1.5])), [0.0, 1.0])
 
 
+def test_leak_initializer_outside_unit_interval_is_an_error():
+    layer = lifsg.DenseLIF(4, w_leak_initializer=keras.initializers.RandomUniform(0.5, 2.0))
+    with pytest.raises(ValueError, match=r"w_leak_initializer gave leaks outside \[0, 1\]"):
+        layer.build((None, 3, 2))
+
+
+@pytest.mark.parametrize("implementation", ["auto", "loop"])
+def test_assigned_leak_acts_as_the_nearest_bound(implementation, rng):
+    x = rng.uniform(0, 0.8, (2, 12, 3)).astype("float32")
+    layer = lifsg.LIF(w_leak=0.5, return_potential=True, implementation=implementation)
+    layer(x)
+    layer.w_leak.assign([1.5, -0.5, 0.25])
+    bounded = lifsg.LIF(w_leak=[1.0, 0.0, 0.25], return_potential=True)
+    np.testing.assert_array_equal(layer(x).numpy(), bounded(x).numpy())
+
+
+def test_trainable_threshold_stays_positive():
+    """Training once drove a threshold to -17.75: the neuron then fired on zero input."""
+    layer = lifsg.LIF(trainable_threshold=True, threshold=0.5)
+    layer.build((None, 4, 3))
+    constraint = layer.threshold_weight.constraint
+    assert isinstance(constraint, lifsg.layers.Positive) and constraint.min_value == 5e-4
+    optimizer = keras.optimizers.SGD(learning_rate=100.0)
+    optimizer.apply([tf.ones(3)], [layer.threshold_weight])  # one step to 0.5 - 100
+    np.testing.assert_allclose(layer.threshold_weight.numpy(), 5e-4)
+    assert layer(np.zeros((2, 4, 3), "float32")).numpy().sum() == 0  # silent on zero input
+    clone = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(constraint))
+    assert clone.min_value == 5e-4
+    with pytest.raises(ValueError, match="min_value"):
+        lifsg.layers.Positive(0.0)
+
+
+def test_numpy_numbers_are_accepted():
+    layer = lifsg.DenseLIF(np.int64(4), threshold=np.float32(0.5), w_leak=np.float64(0.1))
+    assert type(layer.units) is int and layer.units == 4 and layer.threshold == 0.5
+    assert lifsg.LeakyReadout(np.int32(2))(np.zeros((1, 3, 5), "float32")).shape == (1, 2)
+
+
 def test_eager_and_graph_agree(rng):
     layer = lifsg.DenseLIF(8, surrogate="esser")
     x = tf.constant(rng.uniform(0, 1, (3, 20, 4)).astype("float32"))
@@ -157,6 +214,12 @@ BAD_CONSTRUCTORS = [
     (lambda: lifsg.LIF(threshold=0.0), ValueError, "threshold"),
     (lambda: lifsg.LIF(units=3), TypeError, "DenseLIF"),
     (lambda: lifsg.DenseLIF(0), ValueError, "units"),
+    (lambda: lifsg.DenseLIF(True), ValueError, "units"),
+    (lambda: lifsg.DenseLIF(4.0), ValueError, "units"),
+    (lambda: lifsg.LIF(threshold=True), ValueError, "threshold"),
+    (lambda: lifsg.LIF(threshold="1"), ValueError, "threshold"),
+    (lambda: lifsg.LIF(w_leak=True), ValueError, "w_leak"),
+    (lambda: lifsg.LIF(w_leak="0.1"), ValueError, "w_leak"),
     (lambda: lifsg.LeakyReadout(reduce="sum"), ValueError, "reduce"),
 ]
 
@@ -175,3 +238,34 @@ def test_bad_input_shapes():
     layer = lifsg.LIF(w_leak=[0.1, 0.2])
     with pytest.raises(ValueError, match="2 values for 5 features"):
         layer(np.zeros((1, 3, 5), "float32"))
+
+
+@pytest.mark.parametrize("dtype", ["int32", "bool"])
+def test_non_float_input_is_a_clear_error(dtype):
+    for layer in (lifsg.LIF(), lifsg.DenseLIF(2), lifsg.LeakyReadout()):
+        with pytest.raises(TypeError, match=f"floating-point input currents, got {dtype}"):
+            layer(np.zeros((2, 3, 4), dtype))
+
+
+@pytest.mark.parametrize("implementation", ["auto", "loop"])
+def test_time_axis_known_only_at_run_time(implementation, rng):
+    """Same values and gradients as with a static time axis; an empty one gives an empty
+    output."""
+    layer = lifsg.DenseLIF(4, surrogate="esser", implementation=implementation)
+    x = tf.constant(rng.uniform(0, 1, (2, 9, 3)).astype("float32"))
+    layer.build(x.shape)
+
+    def run(x):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = layer(x)
+            loss = tf.reduce_sum(y * tf.range(1.0, 5.0))
+        return y, tape.gradient(loss, [x, *layer.trainable_weights])
+
+    static = tf.function(run)(x)
+    dynamic = tf.function(run, input_signature=[tf.TensorSpec((None, None, 3))])
+    for a, b in zip(tf.nest.flatten(static), tf.nest.flatten(dynamic(x))):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    empty, grads = dynamic(tf.zeros((2, 0, 3)))
+    assert empty.shape == (2, 0, 4)
+    assert all(np.all(g.numpy() == 0) for g in grads)

@@ -1,4 +1,5 @@
-"""The layers against the NumPy reference: every reset mode, forward and gradients."""
+"""The layers against the NumPy reference: every reset mode and implementation, forward and
+gradients."""
 
 import numpy as np
 import pytest
@@ -6,11 +7,22 @@ import tensorflow as tf
 from keras import ops
 
 import lifsg
-from lifsg import neuron, reference, surrogates
+from lifsg import fused, neuron, reference, surrogates
+
+IMPLEMENTATIONS = [
+    pytest.param(
+        "fused",
+        marks=pytest.mark.skipif(
+            not fused.available(), reason=f"fused kernel unavailable: {fused.unavailable_reason()}"
+        ),
+    ),
+    "loop",
+]
 
 
-def _layer_run(x, w_leak, threshold, reset, surrogate, return_potential):
+def _layer_run(x, w_leak, threshold, reset, surrogate, return_potential, implementation):
     layer = lifsg.LIF(
+        implementation=implementation,
         w_leak=w_leak,
         threshold=threshold,
         trainable_threshold=True,
@@ -34,14 +46,17 @@ def _layer_run(x, w_leak, threshold, reset, surrogate, return_potential):
 WEIGHTS = tf.constant(np.random.default_rng(7).normal(size=(4, 40, 6)).astype("float64"))
 
 
+@pytest.mark.parametrize("implementation", IMPLEMENTATIONS)
 @pytest.mark.parametrize("reset", neuron.RESETS)
 @pytest.mark.parametrize("surrogate", ["flat", "superspike", "sigmoid", "esser"])
 @pytest.mark.parametrize("return_potential", [False, True])
-def test_layer_matches_reference(reset, surrogate, return_potential, rng):
+def test_layer_matches_reference(reset, surrogate, return_potential, implementation, rng):
     x = rng.uniform(-0.3, 0.9, (4, 40, 6))
     w_leak = rng.uniform(0, 0.5, 6)
     s = surrogates.get(surrogate)
-    out, (gx, gleak, gtheta) = _layer_run(x, w_leak, 1.0, reset, s, return_potential)
+    out, (gx, gleak, gtheta) = _layer_run(
+        x, w_leak, 1.0, reset, s, return_potential, implementation
+    )
     trace = reference.lif_forward(x, w_leak, 1.0, reset)
     np.testing.assert_allclose(out, trace.v if return_potential else trace.y, atol=1e-12)
     assert trace.y.sum() > 20  # the test exercises resets
@@ -85,9 +100,12 @@ def test_delayed_reset_keeps_new_input():
     np.testing.assert_allclose(v.numpy()[0, :, 0], [1.2, 0.3, 0.7], rtol=1e-6)
 
 
-def test_readout_matches_reference(rng):
+@pytest.mark.parametrize("implementation", IMPLEMENTATIONS)
+def test_readout_matches_reference(implementation, rng):
     x = rng.normal(size=(3, 15, 4)).astype("float32")
-    layer = lifsg.LeakyReadout(w_leak=[0.0, 0.1, 0.5, 1.0], reduce=None)
+    layer = lifsg.LeakyReadout(
+        w_leak=[0.0, 0.1, 0.5, 1.0], reduce=None, implementation=implementation
+    )
     np.testing.assert_allclose(
         layer(x).numpy(),
         reference.leaky_integrator_forward(x, [0.0, 0.1, 0.5, 1.0]),
