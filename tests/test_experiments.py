@@ -311,7 +311,7 @@ def test_notebook_06_quick_run_saves_results_and_figures():
     for r in stored.values():
         assert (results / f"{r['name']}.keras").exists()
     assert not list((out / "results").glob("**/epoch-*"))  # checkpoints dropped when done
-    stems = ("table", "learning_curves", "surrogates", "leak_equivalence")
+    stems = ("table", "learning_curves", "surrogates", "leak_equivalence", "sparsity", "raster")
     for stem in stems:
         for ext in ("png", "pdf", "csv"):
             assert (out / "figures" / f"f6_mnist_{stem}.{ext}").stat().st_size > 0

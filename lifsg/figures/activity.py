@@ -78,3 +78,39 @@ def raster_figure(model, image, max_neurons=200, seed=0, label="one image"):
         data["row"] += row.tolist()
     fig.suptitle(f"Spikes of the hidden LIF layers of {model.name}\nfor {label}", fontsize=11)
     return fig, data
+
+
+def sparsity_figure(models, images, batch_size=100):
+    """Spike counts and SynOps of several trained models on the same ``images``.
+
+    models: ``{label: keras.Model}``. Bars per model (log scale): the SynOps per image of its
+    spiking layers, summed, against the MACs the same layers' targets would cost with dense
+    activations. Returns ``(fig, data)``; data has one row per model and spiking layer with the
+    columns of :func:`lifsg.metrics.activity` and the model's label.
+    """
+    data = {k: [] for k in ("model", *metrics.COLUMNS)}
+    totals = {}
+    for label, model in models.items():
+        rows = metrics.activity(model, images, batch_size=batch_size)
+        for row in rows:
+            data["model"].append(label)
+            for k in metrics.COLUMNS:
+                data[k].append(row[k])
+        totals[label] = (
+            sum(r["synops_per_image"] for r in rows),
+            sum(r["dense_macs_per_image"] for r in rows),
+        )
+    fig = Figure(figsize=(max(6, 0.9 * len(models) + 2), 3.6), layout="constrained")
+    ax = fig.add_subplot()
+    x = np.arange(len(totals))
+    synops = [t[0] for t in totals.values()]
+    macs = [t[1] for t in totals.values()]
+    ax.bar(x - 0.2, macs, 0.4, color="0.7", label="MACs with dense activations")
+    ax.bar(x + 0.2, synops, 0.4, color="C0", label="SynOps (spikes x fan-out)")
+    ax.set_xticks(x, list(totals), rotation=30, ha="right", fontsize=8)
+    ax.set_yscale("log")
+    ax.set_ylabel("operations per image")
+    ax.set_title(f"after the spiking layers, {len(images)} test images", fontsize=10)
+    ax.grid(alpha=0.3, axis="y")
+    ax.legend(fontsize=8)
+    return fig, data
