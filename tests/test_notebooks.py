@@ -50,9 +50,8 @@ def test_notebook_is_stripped_with_literal_parameters(name):
         assert cell.execution_count is None, f"{name}: a cell has an execution count"
 
 
-# Notebooks whose FIG_DIR / RESULTS_DIR default to None, resolved by lifsg.figures.output_dirs
-# (06 writes its QUICK runs to results/mnist_quick by its own rule).
-OUTPUT_DIRS_NOTEBOOKS = [name for name in NAMES if name != "06_mnist"]
+# Every notebook's FIG_DIR / RESULTS_DIR default to None, resolved by lifsg.figures.output_dirs.
+OUTPUT_DIRS_NOTEBOOKS = NAMES
 
 
 def _parameters(name):

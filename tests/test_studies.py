@@ -162,3 +162,18 @@ def test_committed_plans_are_what_the_study_code_writes(tmp_path, module):
         committed = json.loads((REPO / "plans" / f"{study}.json").read_text())
         assert json.loads((tmp_path / f"{study}.json").read_text()) == committed
         studies.load_plan(REPO / "plans" / f"{study}.json")  # valid
+
+
+@pytest.mark.slow
+def test_notebook_09_quick_run_trains_the_fashion_plans_and_saves_figures():
+    from notebook_runner import execute
+
+    out = execute("09_fashion_mnist")
+    results = out / "results" / "fashion_mnist"
+    stored = {p.stem for p in results.glob("*_s0.json")}
+    assert stored == {"fashion_authors_s0", "fashion_dense_s0", "fashion_hybrid_s0"}
+    for stem in ("table", "learning_curves", "sparsity", "raster"):
+        for ext in ("png", "pdf", "csv"):
+            assert (out / "figures" / f"f9_fashion_{stem}.{ext}").stat().st_size > 0
+    table = (out / "figures" / "f9_fashion_table.csv").read_text()
+    assert "PLIF" in table and "S4NN" not in table

@@ -6,6 +6,7 @@ same plans: each run is claimed with a file lock, so no run is trained twice at 
 
 import fnmatch
 import shutil
+from pathlib import Path
 
 from lifsg import experiments
 
@@ -66,3 +67,59 @@ def work(plans, only=None, verbose=2, max_runs=None):
                 lock_path(plan, run).unlink(missing_ok=True)
                 lock.close()
     return completed
+
+
+def quick_plans(plans, folder, keep, dataset, data_dir, results_dir, **scale):
+    """The runs of ``plans`` that ``keep(config)`` accepts, at CI scale, as new plan files.
+
+    Each config goes through :func:`lifsg.experiments.quick_config` (``scale``: its keyword
+    arguments, e.g. train_size, test_size); the plans are written to ``folder`` with the given
+    ``dataset``, ``data_dir`` and ``results_dir``. Returns the new Plans.
+    """
+    from .plan import write_plan
+
+    return [
+        write_plan(
+            Path(folder) / f"{plan.study}.json",
+            plan.study,
+            dataset,
+            [experiments.quick_config(r.config, **scale) for r in plan.runs if keep(r.config)],
+            description=f"QUICK scale of {plan.study}",
+            data_dir=str(Path(data_dir).resolve()),
+            results_dir=str(Path(results_dir).resolve()),
+        )
+        for plan in plans
+    ]
+
+
+def evaluate_finished(plans, images, labels, out=None):
+    """Re-evaluate every finished run of ``plans`` on ``images`` / ``labels``.
+
+    Prints one line per run (unfinished runs with their state) to ``out`` (default stdout).
+    Returns ``(accuracies, results)``: {run name: accuracy now} and the stored result dicts
+    of the finished runs (:func:`lifsg.figures.mnist.load_results`, with timings).
+    """
+    import sys
+
+    from lifsg.figures.mnist import load_results
+
+    from .plan import run_state
+
+    out = out or sys.stdout
+    accuracies, results = {}, []
+    for plan in plans:
+        for run in plan.runs:
+            info = run_state(plan, run)
+            if info["state"] != "done":
+                state = f"{info['state']} (epoch {info['epoch']}/{info['epochs']})"
+                print(f"{run.name:30s} {state}: not in the figures", file=out)
+                continue
+            path = plan.results_dir / f"{run.name}.keras"
+            accuracies[run.name] = experiments.evaluate(path, images, labels)["accuracy"]
+            results += load_results(plan.results_dir, names={run.name})
+            print(
+                f"{run.name:30s} stored {info['test_accuracy']:.4f}, "
+                f"evaluated now {accuracies[run.name]:.4f}",
+                file=out,
+            )
+    return accuracies, results
