@@ -196,18 +196,20 @@ kernel = get_ipython().kernel
 send = kernel.session.send
 if len(runs.read_text()) <= DROPPED_RUNS:
 
-    def drop_execute_reply(stream, msg_or_type, *args, **kwargs):
-        if msg_or_type == "execute_reply":  # lost: the kernel still reports the cell idle
+    def drop_reply(stream, msg_or_type, *args, **kwargs):
+        if msg_or_type == DROPPED:  # lost: the kernel still reports the request idle
             kernel.session.send = send
             return {"content": {"status": "ok"}}
         return send(stream, msg_or_type, *args, **kwargs)
 
-    kernel.session.send = drop_execute_reply
+    kernel.session.send = drop_reply
 """
 )
 
 
-def _tiny_notebook(path, *sources, parameters="RUNS = ''\nDROPPED_RUNS = 0"):
+def _tiny_notebook(
+    path, *sources, parameters="RUNS = ''\nDROPPED_RUNS = 0\nDROPPED = 'execute_reply'"
+):
     cells = [nbformat.v4.new_code_cell(parameters, metadata={"tags": ["parameters"]})]
     cells += [nbformat.v4.new_code_cell(source) for source in sources]
     nb = nbformat.v4.new_notebook(cells=cells)
@@ -236,6 +238,18 @@ def test_lost_reply_is_detected_and_the_notebook_retried(tmp_path):
     assert "1 stalled" in str(report)
     executed = nbformat.read(tmp_path / "out.ipynb", as_version=4)
     assert executed.cells[3].outputs[0]["text"] == "after 2\n"
+
+
+@pytest.mark.slow
+def test_lost_reply_after_the_last_cell_is_detected(tmp_path):
+    # papermill's final kernel_info request used to wait forever for its reply
+    nb = _tiny_notebook(tmp_path / "lost.ipynb", "x = 1", DROP_REPLY)
+    runs = tmp_path / "runs"
+    params = {"RUNS": str(runs), "DROPPED_RUNS": 1, "DROPPED": "kernel_info_reply"}
+    report = run_notebook(nb, tmp_path / "out.ipynb", params, reply_grace=2)
+    assert runs.read_text() == "xx"
+    (stall,) = report.stalls
+    assert "attempt 1: after the last cell: no reply to request" in stall
 
 
 @pytest.mark.slow

@@ -62,7 +62,8 @@ class _GuardedClient(PapermillNotebookClient):
         self._cell_index = cell_index
         return await super().async_execute_cell(cell, cell_index, *args, **kwargs)
 
-    execute_cell = run_sync(async_execute_cell)  # nbclient binds its own at class creation
+    # nbclient binds the sync wrappers to its own coroutines at class creation
+    execute_cell = run_sync(async_execute_cell)
 
     async def _async_poll_output_msg(self, parent_msg_id, cell, cell_index):
         while True:
@@ -138,7 +139,11 @@ class _GuardedClient(PapermillNotebookClient):
                 continue
             if msg["parent_header"].get("msg_id") == msg_id:
                 return msg
-        raise KernelStall(f"no reply to request {msg_id} within {self.reply_grace:g} s")
+        raise KernelStall(
+            f"after the last cell: no reply to request {msg_id} within {self.reply_grace:g} s"
+        )
+
+    wait_for_reply = run_sync(async_wait_for_reply)  # as execute_cell
 
 
 class _GuardedEngine(NBClientEngine):
