@@ -305,7 +305,7 @@ def test_notebook_06_quick_run_saves_results_and_figures():
     expected |= {"table_constant_flat_s0", "table_constant_superspike_s0"}
     assert expected <= set(stored)
     assert all(r["complete"] and r["note"].startswith("QUICK scale") for r in stored.values())
-    assert all(r["test_size"] == 500 for r in stored.values())
+    assert all(r["test_size"] == 300 for r in stored.values())
     dense = stored["dense_best_s0"]["history"]
     assert dense[-1]["loss"] < dense[0]["loss"]
     for r in stored.values():
