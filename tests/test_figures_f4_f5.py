@@ -4,6 +4,7 @@ numbers notebooks 04 and 05 save."""
 import csv
 import json
 import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -396,11 +397,34 @@ def _check_f5_outputs(fig_dir, results, paper):
         assert all(e["test_accuracy"]["mean"] > 0.5 for e in summary.values())
 
 
+def _wall_clock_keys(value, path="$"):
+    """Paths of keys that hold wall-clock times (seconds, *_time_s) anywhere in a JSON value."""
+    found = []
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if re.search(r"(^|_)seconds?$|_time_s$|^wall", str(key)):
+                found.append(f"{path}.{key}")
+            found += _wall_clock_keys(item, f"{path}.{key}")
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            found += _wall_clock_keys(item, f"{path}[{i}]")
+    return found
+
+
 def test_notebook_05_saves_f5():
     out = execute("05_surrogate_equivalence")
     results = json.loads((out / "results" / "f5_surrogate_equivalence.json").read_text())
     assert results["quick"] is True
     _check_f5_outputs(out / "figures", results, paper=False)
+    assert _wall_clock_keys(results) == []
+
+
+def test_committed_results_carry_no_wall_clock_times():
+    # a rerun must leave results/f*.json unchanged: timings go to the log, not into them
+    paths = sorted((REPO / "results").glob("f*.json"))
+    assert len(paths) >= 4
+    for path in paths:
+        assert _wall_clock_keys(json.loads(path.read_text())) == [], path.name
 
 
 def test_committed_paper_mode_outputs_f4_f5():
