@@ -50,10 +50,6 @@ def test_notebook_is_stripped_with_literal_parameters(name):
         assert cell.execution_count is None, f"{name}: a cell has an execution count"
 
 
-# Every notebook's FIG_DIR / RESULTS_DIR default to None, resolved by lifsg.figures.output_dirs.
-OUTPUT_DIRS_NOTEBOOKS = NAMES
-
-
 def _parameters(name):
     cell = next(c for c in _load(name).cells if c.cell_type == "code")
     return {
@@ -63,8 +59,9 @@ def _parameters(name):
     }
 
 
-@pytest.mark.parametrize("name", OUTPUT_DIRS_NOTEBOOKS)
+@pytest.mark.parametrize("name", NAMES)
 def test_output_folders_default_to_output_dirs(name):
+    # None, resolved by lifsg.figures.output_dirs: QUICK never writes into figures/, results/
     params = _parameters(name)
     assert params["FIG_DIR"] is None and params["RESULTS_DIR"] is None
     setup = [c for c in _load(name).cells if c.cell_type == "code"][1].source
