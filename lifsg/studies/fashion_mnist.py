@@ -13,12 +13,10 @@ recorded). Studies (one plan file each under ``plans/``):
 - ``fashion_hybrid``: MNIST's hybrid network (:data:`lifsg.studies.mnist.HYBRID`), 3 seeds.
 """
 
-from pathlib import Path
-
 from lifsg.experiments import RunConfig
 
+from . import plan
 from .mnist import DENSE, HYBRID, SEEDS
-from .plan import write_plan
 
 AUTHORS = dict(
     architecture="dense",
@@ -59,9 +57,4 @@ def studies(seeds=SEEDS):
 
 def write_plans(folder="plans", seeds=SEEDS):
     """Write one plan file per study into ``folder``; return {study: Plan}."""
-    return {
-        study: write_plan(
-            Path(folder) / f"{study}.json", study, "fashion_mnist", configs, description
-        )
-        for study, (description, configs) in studies(seeds).items()
-    }
+    return plan.write_plans(folder, "fashion_mnist", studies(seeds))

@@ -18,11 +18,9 @@ Studies (one plan file each under ``plans/``):
   runs are the table's constant-current cells).
 """
 
-from pathlib import Path
-
 from lifsg.experiments import RunConfig
 
-from .plan import write_plan
+from . import plan
 
 SEEDS = (0, 1, 2)
 SURROGATES = ("flat", "superspike", "sigmoid", "esser")
@@ -114,7 +112,4 @@ def studies(seeds=SEEDS):
 
 def write_plans(folder="plans", seeds=SEEDS):
     """Write one plan file per study into ``folder``; return {study: Plan}."""
-    return {
-        study: write_plan(Path(folder) / f"{study}.json", study, "mnist", configs, description)
-        for study, (description, configs) in studies(seeds).items()
-    }
+    return plan.write_plans(folder, "mnist", studies(seeds))

@@ -112,6 +112,17 @@ def write_plan(path, study, dataset, configs, description="", data_dir=None, res
     return load_plan(path)
 
 
+def write_plans(folder, dataset, studies):
+    """Write one plan file per study into ``folder``; return {study: Plan}.
+
+    studies: {study: (description, [RunConfig])}, e.g. :func:`lifsg.studies.mnist.studies`.
+    """
+    return {
+        study: write_plan(Path(folder) / f"{study}.json", study, dataset, configs, description)
+        for study, (description, configs) in studies.items()
+    }
+
+
 def lock_path(plan, run):
     return plan.runs_dir / f"{run.name}.lock"
 
