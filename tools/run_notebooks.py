@@ -26,7 +26,10 @@ def build_parser():
     parser = argparse.ArgumentParser(prog="python tools/run_notebooks.py", description=__doc__)
     parser.add_argument("names", nargs="*", help="notebook stems or numbers (default: all)")
     parser.add_argument(
-        "--cell-timeout", type=int, default=CELL_TIMEOUT_S, help="seconds per cell (%(default)s)"
+        "--cell-timeout",
+        type=int,
+        default=CELL_TIMEOUT_S,
+        help="seconds per cell (default %(default)s; 0: no limit, e.g. for RETRAIN runs)",
     )
     parser.add_argument(
         "--attempts", type=int, default=ATTEMPTS, help="runs per notebook when runs stall"
