@@ -18,28 +18,24 @@ non-zero (the matmul would spread ``0 * inf = NaN`` to every row).
 
 ``projection`` (a layer argument of :class:`lifsg.DenseLIF` and :class:`lifsg.LeakyReadout`):
 
-- ``"auto"`` (default): events where the batch's density is at most :data:`MAX_DENSITY`
-  (measured by the op itself: a look at 64 Ki entries, then the exact count of its pass),
-  the dense matmul otherwise;
+- ``"auto"`` (default): events for spikes that carry their events (:func:`poisson_spikes`,
+  the PoissonEncoder's) and, for other input, where the layer has at least :data:`MIN_UNITS`
+  units and the batch's density is at most :data:`MAX_DENSITY` (measured by the op itself: a
+  look at 64 Ki entries, then the exact count of its pass); the dense matmul otherwise;
 - ``"events"``: always the event path; ``"dense"``: always ``keras.ops.matmul``.
 
-The event path needs the TensorFlow backend, float32/float64 and no GPU (it is a CPU op);
-elsewhere (JAX and other backends, float16, GPU machines, XLA-compiled functions) every
-choice computes the dense matmul.
+The event path needs the TensorFlow backend, float32/float64 and a CPU (the ops have CPU
+kernels only); elsewhere (JAX and other backends, float16, inside XLA compilation, ops placed
+on a GPU) every choice computes the dense matmul.
 """
 
-import hashlib
-import os
-import platform
-import shutil
-import subprocess
-import sys
-import tempfile
 import threading
 import warnings
 
 import keras
 from keras import ops
+
+from lifsg import fused, kernels
 
 PROJECTIONS = ("auto", "dense", "events")
 MAX_DENSITY = 0.1  # "auto": events at or below this fraction of non-zero inputs
@@ -58,7 +54,9 @@ def supported(x):
     if keras.backend.backend() != "tensorflow":
         return False
     dtype = keras.backend.standardize_dtype(x.dtype)
-    return dtype in ("float32", "float64") and _cpu_op_allowed() and available()
+    if dtype not in ("float32", "float64") or fused.xla_compiling():
+        return False
+    return fused.on_cpu(x) and available()
 
 
 def project(x, kernel, projection="auto"):
@@ -212,73 +210,39 @@ def poisson_spikes(p, steps, seed_generator):
     return tf.reshape(spikes, tf.stack([batch, steps, features]))
 
 
-def _cpu_op_allowed():
-    """False on machines with a GPU and while tracing an XLA-compiled function."""
-    import tensorflow as tf
-    from tensorflow.python.ops import control_flow_util
-
-    if tf.config.list_logical_devices("GPU"):
-        return False
-    return not control_flow_util.GraphOrParentsInXlaContext(tf.compat.v1.get_default_graph())
-
-
-_SOURCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "kernels", "events.cc")
-_FLAGS = ["-shared", "-fPIC", "-O3", "-march=native", "-ffp-contract=off", "-fno-trapping-math"]
 _lock = threading.Lock()
 _module = None
 _error = None
 
 
-def _library_path():
-    import tensorflow as tf
-
-    with open(_SOURCE, "rb") as f:
-        source = f.read()
-    key = b"\0".join(
-        [
-            source,
-            " ".join(_FLAGS).encode(),
-            tf.__version__.encode(),
-            sys.version.encode(),
-            platform.platform().encode(),
-        ]
-    )
-    cache = os.environ.get("LIFSG_CACHE_DIR") or os.path.join(
-        os.path.expanduser("~"), ".cache", "lifsg"
-    )
-    return os.path.join(cache, f"lifsg_events_{hashlib.sha256(key).hexdigest()[:16]}.so")
-
-
-def build():
-    """Compile (or load from the cache) the event op; return the op module or raise."""
+def build(rebuild=False):
+    """Load the event ops (compiling ``lifsg/kernels/events.cc`` where the cache of
+    :mod:`lifsg.kernels` has no verified library); return the op module or raise."""
     global _module
     with _lock:
-        if _module is not None:
+        if _module is not None and not rebuild:
             return _module
         import tensorflow as tf
 
-        path = _library_path()
-        if not os.path.exists(path):
-            compiler = os.environ.get("CXX") or shutil.which("g++") or shutil.which("c++")
-            if compiler is None:
-                raise RuntimeError("no C++ compiler (g++/c++) found")
-            os.makedirs(os.path.dirname(path), exist_ok=True)
-            with tempfile.TemporaryDirectory(dir=os.path.dirname(path)) as tmp:
-                out = os.path.join(tmp, "events.so")
-                cmd = [compiler, *_FLAGS, "-o", out, _SOURCE]
-                cmd += tf.sysconfig.get_compile_flags() + tf.sysconfig.get_link_flags()
-                proc = subprocess.run(cmd, capture_output=True, text=True)
-                if proc.returncode != 0:
-                    raise RuntimeError(f"compiling the event op failed:\n{proc.stderr[-2000:]}")
-                os.replace(out, path)
-        _module = tf.load_op_library(path)
-        for op in ("LifsgEventsFromDense", "LifsgEventsToDense"):  # integer / 0-1 results
-            tf.no_gradient(op)
+        _module = tf.load_op_library(kernels.cached_library("events", rebuild))
+        for op in _NOT_DIFFERENTIABLE:
+            if op not in _registered:
+                tf.no_gradient(op)
+                _registered.add(op)
         return _module
 
 
+_NOT_DIFFERENTIABLE = (  # integer or 0/1 results; the others sit inside custom gradients
+    "LifsgEventsFromDense",
+    "LifsgEventsToDense",
+    "LifsgSpikeBits",
+    "LifsgBitsToSpikes",
+)
+_registered = set()
+
+
 def available():
-    """True where the event op compiles and loads (warns once otherwise)."""
+    """True where the event ops compile and load (the first failure is warned about once)."""
     global _error
     if _module is not None:
         return True
@@ -287,7 +251,7 @@ def available():
     try:
         build()
         return True
-    except Exception as err:  # no compiler, missing headers: the dense matmul serves
+    except Exception as err:  # no compiler, missing headers: the dense paths serve
         _error = err
-        warnings.warn(f"lifsg: event op unavailable, using the dense matmul ({err})", stacklevel=2)
+        warnings.warn(f"lifsg: event ops unavailable, using dense paths ({err})", stacklevel=2)
         return False

@@ -13,7 +13,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from lifsg import events, neuron, surrogates
+from lifsg import chunked, events, neuron, surrogates
 
 REDUCTIONS = ("last", "mean", "max", None)
 
@@ -260,6 +260,9 @@ class LIF(_TimeLayer):
         surrogate: name, :class:`lifsg.surrogates.Surrogate` or callable (default "flat").
         reset: "delayed" (the paper's rule, default), "subtract" or "zero".
         return_potential: return V instead of spikes.
+        time_chunk: None (default: the whole sequence at once) or a number of steps: run the
+            sequence in chunks of that many steps and recompute them in the backward pass, so
+            that memory does not grow with stored potentials (:mod:`lifsg.chunked`).
         implementation: "auto" (default), "fused" or "loop", see
             :func:`lifsg.neuron.check_implementation`.
     """
@@ -274,6 +277,7 @@ class LIF(_TimeLayer):
         surrogate="flat",
         reset="delayed",
         return_potential=False,
+        time_chunk=None,
         **kwargs,
     ):
         if w_leak_initializer is None:
@@ -291,6 +295,7 @@ class LIF(_TimeLayer):
         self.surrogate = surrogates.get(surrogate)
         self.reset = neuron.check_reset(reset)
         self.return_potential = bool(return_potential)
+        self.time_chunk = chunked.check_time_chunk(time_chunk)
 
     def build(self, input_shape):
         super().build(input_shape)
@@ -309,6 +314,8 @@ class LIF(_TimeLayer):
 
     def call(self, inputs):
         self._check_input_dtype(inputs)
+        if chunked.applies(inputs, self.time_chunk):
+            return chunked.lif(self, inputs)
         return neuron.lif_loop(
             self._currents(inputs),
             self._decay(),
@@ -327,6 +334,7 @@ class LIF(_TimeLayer):
             surrogate=surrogates.serialize(self.surrogate),
             reset=self.reset,
             return_potential=self.return_potential,
+            time_chunk=self.time_chunk,
         )
         return config
 

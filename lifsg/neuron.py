@@ -143,7 +143,14 @@ def scan(step, init, xs):
 
 
 def lif_loop(
-    x, decay, threshold, spike_fn, reset="delayed", return_potential=False, implementation="auto"
+    x,
+    decay,
+    threshold,
+    spike_fn,
+    reset="delayed",
+    return_potential=False,
+    implementation="auto",
+    initial_state=None,
 ):
     """Run the LIF neuron over time.
 
@@ -151,7 +158,15 @@ def lif_loop(
     ``return_potential``, of the same shape and dtype. ``implementation`` ("auto", "fused" or
     "loop", see :func:`check_implementation`) chooses the fused kernel or the loop; both give
     the same values and gradients.
+    initial_state: the potential before step 0, (batch, ...features), to continue a sequence
+    (spikes before step 0: ``V - threshold >= 0``); default zeros. Its gradient is returned.
     """
+    if initial_state is not None:  # step 0 from that state, then on from a zero state: the
+        # next update adds nothing to the (non-negative) V_0, so the values are the same bits
+        y_prev = ops.cast(ops.greater_equal(initial_state - threshold, 0), x.dtype)
+        v0, _ = lif_step(x[:, 0], initial_state, y_prev, decay, threshold, spike_fn, reset)
+        batch = ops.arange(ops.shape(x)[0], dtype="int32")
+        x = ops.scatter_update(x, ops.stack([batch, ops.zeros_like(batch)], axis=1), v0)
     if _use_fused(x, implementation):
         from lifsg import fused
 

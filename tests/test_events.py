@@ -1,5 +1,7 @@
 """The event-driven projection (lifsg.events) against the dense matmul: values and gradients."""
 
+import itertools
+
 import keras
 import numpy as np
 import pytest
@@ -39,10 +41,14 @@ def _project_with_grads(x, kernel, projection, function):
     return [t.numpy() for t in (tf.function(run)() if function else run())]
 
 
-@pytest.mark.parametrize("function", [False, True], ids=["eager", "graph"])
-@pytest.mark.parametrize("dtype", ["float32", "float64"])
-@pytest.mark.parametrize("projection", ["events", "auto"])
-@pytest.mark.parametrize("binary", [True, False], ids=["spikes", "values"])
+FAST = {("events", "float32", True, False), ("auto", "float64", False, True)}
+GRID = [
+    pytest.param(*case, marks=() if case in FAST else pytest.mark.slow)
+    for case in itertools.product(["events", "auto"], EPS, [True, False], [False, True])
+]
+
+
+@pytest.mark.parametrize("projection, dtype, binary, function", GRID)
 def test_project_equals_matmul(projection, dtype, binary, function, rng):
     x = _sparse(rng, (3, 20, 2, 50), 0.05, dtype, binary)  # rank 4, F not a multiple of 16
     kernel = rng.normal(size=(50, 40)).astype(dtype)
@@ -130,6 +136,7 @@ def _layer_run(make_layer, spikes_in, dtype, implementation):
     return spikes.numpy().mean(), out.numpy(), [g.numpy() for g in grads]
 
 
+FAST_LAYER = {("float32", "fused"), ("float64", "loop")}
 LAYERS = {
     "dense_lif": lambda dtype, projection, implementation: lifsg.DenseLIF(
         48,
@@ -153,9 +160,13 @@ LAYERS = {
 }
 
 
-@pytest.mark.parametrize("implementation", ["fused", "loop"])
-@pytest.mark.parametrize("dtype", ["float32", "float64"])
-@pytest.mark.parametrize("name", sorted(LAYERS))
+@pytest.mark.parametrize(
+    "name, dtype, implementation",
+    [
+        pytest.param(*case, marks=() if case[1:] in FAST_LAYER else pytest.mark.slow)
+        for case in itertools.product(sorted(LAYERS), EPS, ["fused", "loop"])
+    ],
+)
 def test_layer_events_equal_dense(name, dtype, implementation, rng):
     """Fed by LIF spikes (about 5 % density): the event projection gives the dense layer's
     spikes and every gradient, the upstream layer's input gradient included."""

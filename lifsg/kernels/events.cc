@@ -12,6 +12,13 @@
 // LifsgEventsKernelGrad(row_splits, cols, vals, g (R, U)) -> gw (features, U)
 //   gw[i] = sum over the events (r, i) of vals * g[r]: x^T g, the kernel gradient.
 //
+// Spikes as bits, for long sequences run in chunks (lifsg/chunked.py):
+// LifsgSpikeBits(v (B, S, N), threshold (C)) -> bits (B, S, ceil(N / 8)) uint8: the spikes of
+//   the potentials v, v[n] - threshold[n % C] >= 0 (as the LIF kernel decides), bit k of byte j
+//   for n = 8j + k
+// LifsgBitsToSpikes(bits (C, B, S, ceil(N / 8))) -> y (B, steps, N), steps <= C * S: chunk c
+//   holds steps c * S ... c * S + S - 1 (the last one possibly past `steps`: dropped).
+//
 // All use TensorFlow's CPU thread pool. Results do not depend on the number of threads,
 // except the kernel gradient's summation order (one partial sum per thread, added in order).
 #include <algorithm>
@@ -82,6 +89,37 @@ REGISTER_OP("LifsgEventsKernelGrad")
       int64_t features;
       TF_RETURN_IF_ERROR(c->GetAttr("features", &features));
       c->set_output(0, c->Matrix(features, c->Dim(c->input(3), 1)));
+      return OkStatus();
+    });
+
+REGISTER_OP("LifsgSpikeBits")
+    .Input("v: T")
+    .Input("threshold: T")
+    .Output("bits: uint8")
+    .Attr("T: {float, double}")
+    .SetShapeFn([](InferenceContext* c) {
+      shape_inference::ShapeHandle y;
+      TF_RETURN_IF_ERROR(c->WithRank(c->input(0), 3, &y));
+      shape_inference::DimensionHandle n = c->Dim(y, 2);
+      shape_inference::DimensionHandle bytes = c->UnknownDim();
+      if (c->ValueKnown(n)) bytes = c->MakeDim((c->Value(n) + 7) / 8);
+      c->set_output(0, c->MakeShape({c->Dim(y, 0), c->Dim(y, 1), bytes}));
+      return OkStatus();
+    });
+
+REGISTER_OP("LifsgBitsToSpikes")
+    .Input("bits: uint8")
+    .Output("y: T")
+    .Attr("steps: int")
+    .Attr("features: int")
+    .Attr("T: {float, double}")
+    .SetShapeFn([](InferenceContext* c) {
+      int64_t steps, features;
+      TF_RETURN_IF_ERROR(c->GetAttr("steps", &steps));
+      TF_RETURN_IF_ERROR(c->GetAttr("features", &features));
+      shape_inference::ShapeHandle bits;
+      TF_RETURN_IF_ERROR(c->WithRank(c->input(0), 4, &bits));
+      c->set_output(0, c->MakeShape({c->Dim(bits, 1), steps, features}));
       return OkStatus();
     });
 
@@ -328,12 +366,80 @@ class EventsKernelGradOp : public OpKernel {
   int64_t features_;
 };
 
+template <typename T>
+class SpikeBitsOp : public OpKernel {
+ public:
+  explicit SpikeBitsOp(OpKernelConstruction* ctx) : OpKernel(ctx) {}
+
+  void Compute(OpKernelContext* ctx) override {
+    const Tensor& v = ctx->input(0);
+    const Tensor& threshold = ctx->input(1);
+    OP_REQUIRES(ctx, v.dims() == 3, errors::InvalidArgument("v must be (batch, steps, N)"));
+    const int64_t rows = v.dim_size(0) * v.dim_size(1), N = v.dim_size(2), nb = (N + 7) / 8;
+    const int64_t C = threshold.NumElements();
+    OP_REQUIRES(ctx, threshold.dims() == 1 && C > 0 && N % C == 0,
+                errors::InvalidArgument("threshold must be a vector whose length divides N"));
+    Tensor* bits = nullptr;
+    OP_REQUIRES_OK(ctx, ctx->allocate_output(
+                            0, TensorShape({v.dim_size(0), v.dim_size(1), nb}), &bits));
+    const T* vp = v.flat<T>().data();
+    const T* th = threshold.flat<T>().data();
+    uint8* bp = bits->flat<uint8>().data();
+    RunBlocks(ctx, rows, N, [&](int64_t r) {
+      const T* RS vr = vp + r * N;
+      uint8* RS br = bp + r * nb;
+      for (int64_t j = 0; j < nb; ++j) {
+        uint8 byte = 0;
+        for (int64_t k = 0; k < 8 && 8 * j + k < N; ++k) {
+          const int64_t n = 8 * j + k;
+          byte |= static_cast<uint8>(vr[n] - th[n % C] >= T(0)) << k;
+        }
+        br[j] = byte;
+      }
+    });
+  }
+};
+
+template <typename T>
+class BitsToSpikesOp : public OpKernel {
+ public:
+  explicit BitsToSpikesOp(OpKernelConstruction* ctx) : OpKernel(ctx) {
+    OP_REQUIRES_OK(ctx, ctx->GetAttr("steps", &steps_));
+    OP_REQUIRES_OK(ctx, ctx->GetAttr("features", &features_));
+  }
+
+  void Compute(OpKernelContext* ctx) override {
+    const Tensor& bits = ctx->input(0);
+    OP_REQUIRES(ctx, bits.dims() == 4,
+                errors::InvalidArgument("bits must be (chunks, batch, steps, bytes)"));
+    const int64_t C = bits.dim_size(0), B = bits.dim_size(1), S = bits.dim_size(2);
+    const int64_t nb = bits.dim_size(3), N = features_, steps = steps_;
+    OP_REQUIRES(ctx, nb == (N + 7) / 8 && steps <= C * S && steps >= 0,
+                errors::InvalidArgument("bits do not hold ", steps, " steps of ", N, " features"));
+    Tensor* y = nullptr;
+    OP_REQUIRES_OK(ctx, ctx->allocate_output(0, TensorShape({B, steps, N}), &y));
+    const uint8* bp = bits.flat<uint8>().data();
+    T* yp = y->flat<T>().data();
+    RunBlocks(ctx, B * steps, N, [&](int64_t r) {
+      const int64_t b = r / steps, t = r % steps;
+      const uint8* RS br = bp + (((t / S) * B + b) * S + t % S) * nb;
+      T* RS yr = yp + r * N;
+      for (int64_t n = 0; n < N; ++n) yr[n] = (br[n >> 3] >> (n & 7)) & 1 ? T(1) : T(0);
+    });
+  }
+
+ private:
+  int64_t steps_, features_;
+};
+
 #define REGISTER(NAME, OP, T) \
   REGISTER_KERNEL_BUILDER(Name(NAME).Device(DEVICE_CPU).TypeConstraint<T>("T"), OP<T>)
 #define REGISTER_ALL(T)                                          \
   REGISTER("LifsgEventsFromDense", EventsFromDenseOp, T);        \
   REGISTER("LifsgEventsToDense", EventsToDenseOp, T);            \
   REGISTER("LifsgEventsMatmul", EventsMatmulOp, T);              \
-  REGISTER("LifsgEventsKernelGrad", EventsKernelGradOp, T);
+  REGISTER("LifsgEventsKernelGrad", EventsKernelGradOp, T);      \
+  REGISTER("LifsgSpikeBits", SpikeBitsOp, T);              \
+  REGISTER("LifsgBitsToSpikes", BitsToSpikesOp, T);
 REGISTER_ALL(float)
 REGISTER_ALL(double)
