@@ -83,9 +83,9 @@ def _compiled_norse_cell():
 
 
 class LinearLIF:
-    def __init__(self, impl, neurons, steps, batch):
+    def __init__(self, impl, neurons, steps, batch, data=None):
         self.impl = impl
-        self.x, w = _data(batch, steps, neurons)
+        self.x, w = _data(batch, steps, neurons) if data is None else data
         self.linear = torch.nn.Linear(neurons, neurons)
         with torch.no_grad():
             self.linear.weight.copy_(w.T)
@@ -184,11 +184,13 @@ def serve():
 
 
 def memory(impl, steps, neurons, batch):
+    """Peak RSS of forward + backward above the RSS once the input exists (as worker_tf.py)."""
     import norse.torch  # noqa: F401  (imports before the baseline)
     import snntorch  # noqa: F401
 
-    base = reset_peak()  # RSS after the imports; the peak counts from here
-    m = LinearLIF(impl, neurons, steps, batch)
+    data = _data(batch, steps, neurons)
+    base = reset_peak()  # RSS after the imports and the input; the peak counts from here
+    m = LinearLIF(impl, neurons, steps, batch, data)
     m.run()
     m.run()
     print(json.dumps({"peak_mib": peak_mib() - base, "baseline_mib": base}), flush=True)
