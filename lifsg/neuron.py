@@ -54,10 +54,14 @@ def lif_step(x_t, v_prev, y_prev, decay, threshold, spike_fn, reset="delayed"):
         v = ops.relu(x_t + decay * v_prev - threshold * ops.stop_gradient(y_prev))
     else:
         v = ops.where(ops.greater(y_prev, 0), 0.0, ops.relu(x_t + decay * v_prev))
-    u = v - threshold
-    # H(NaN) = NaN: a NaN potential gives a NaN spike, not a silent 0 (the gradient is the
-    # spike function's; adding 0 changes no other value).
-    return v, spike_fn(u) + ops.stop_gradient(ops.where(ops.isnan(u), u, 0.0))
+    return v, spike(v - threshold, spike_fn)
+
+
+def spike(u, spike_fn):
+    """Spikes ``H(u)`` at ``u = V - threshold`` with ``spike_fn``'s surrogate backward, and
+    ``H(NaN) = NaN``: a NaN potential gives a NaN spike, not a silent 0 (adding 0 elsewhere
+    changes no value; the gradient is the spike function's)."""
+    return spike_fn(u) + ops.stop_gradient(ops.where(ops.isnan(u), u, 0.0))
 
 
 IMPLEMENTATIONS = ("auto", "fused", "loop")
