@@ -302,7 +302,7 @@ def test_notebook_06_quick_run_saves_results_and_figures():
     out = execute("06_mnist")
     results = out / "results" / "mnist"
     stored = {p.stem: json.loads(p.read_text()) for p in results.glob("*_s0.json")}
-    expected = {"original_s0", "dense_best_s0", "hybrid_pool_s0", "flat_leak0.4_s0"}
+    expected = {"original_s0", "dense_best_s0", "hybrid_aug_s0", "flat_leak0.4_s0"}
     expected |= {"table_constant_flat_s0", "table_constant_superspike_s0"}
     assert expected <= set(stored)
     assert all(r["complete"] and r["note"].startswith("QUICK scale") for r in stored.values())

@@ -86,6 +86,7 @@ ORDER = (
     "original",
     "dense_best",
     "dense_v1",
+    "hybrid_aug",
     "hybrid_pool",
     "hybrid",
     *(f"table_{e}_{s}" for e in ENCODINGS for s in SURROGATES),
@@ -250,7 +251,9 @@ def _curve_key(result):
     return "val_accuracy" if "val_accuracy" in result["history"][0] else "test_accuracy"
 
 
-def learning_curves(results, headline=("original", "dense_best", "hybrid_pool", "hybrid"), note=""):
+def learning_curves(
+    results, headline=("original", "dense_best", "hybrid_aug", "hybrid_pool"), note=""
+):
     """Error per epoch (log scale) on held-out images (see :func:`_curve_key`; the legend
     says which): (a) headline runs, thin: each seed, bold: mean; (b) the encoding x surrogate
     runs. Returns ``(fig, data)``, data in long format (one row per run and epoch) with

@@ -9,9 +9,11 @@ Studies (one plan file each under ``plans/``):
   cross-entropy, plateau on 5000 held-out training images), 3 seeds.
 - ``mnist_hybrid``: conv 3x3 (32) -> 2x2 max-pool -> LIF -> conv 3x3 (64) per step -> max-pool
   -> LIF -> DenseLIF(256) -> read-out; 4 steps of constant current x3, He-uniform kernels,
-  read-out bias initialised to 1 (with zeros, seed 0 lost two classes to read-out units that
-  never fired again), batch 128, plateau (patience 2) on 5000 held-out
-  training images, test set used once at the end, 3 seeds.
+  read-out bias initialised to 1 (with zeros, a first run lost two classes to read-out units
+  that never fired again), training images shifted by up to 2 pixels, batch 128, plateau
+  (patience 3, floor 1e-5) on 5000 held-out training images, 24 epochs, test set used once at
+  the end, 3 seeds. (Its predecessor ``hybrid_pool``, the same network without shifts and with
+  patience 2, fit the training set to 100 % by epoch 13 and reached 99.10 % with seed 0.)
 - ``mnist_table``: 3 encodings x 4 surrogates on 784-128-10 (8 steps), 3 seeds, 20 epochs.
 - ``mnist_leak``: the equivalence test: flat surrogate with a fixed, untrained leak swept over
   LEAKS on the table's constant-current network, 3 seeds (the trained-leak and shaped-surrogate
@@ -51,12 +53,13 @@ HYBRID = dict(
     units=(256,),
     kernel_initializer="he_uniform",
     readout_bias=1.0,
+    augment_shift=2,
     loss="crossentropy",
     batch_size=128,
-    epochs=20,
+    epochs=24,
     validation=5000,
-    lr_patience=2,
-    min_lr=1e-6,
+    lr_patience=3,
+    min_lr=1e-5,
     eval_test=False,
 )
 TABLE = dict(
@@ -102,8 +105,8 @@ def studies(seeds=SEEDS):
             [RunConfig(name=f"dense_best_s{s}", seed=s, **DENSE) for s in seeds],
         ),
         "mnist_hybrid": (
-            "hybrid conv + LIF network (max-pool, 4 steps)",
-            [RunConfig(name=f"hybrid_pool_s{s}", seed=s, **HYBRID) for s in seeds],
+            "hybrid conv + LIF network (max-pool, 4 steps, shifted images)",
+            [RunConfig(name=f"hybrid_aug_s{s}", seed=s, **HYBRID) for s in seeds],
         ),
         "mnist_table": ("encodings x surrogates on 784-128-10, 8 steps", table),
         "mnist_leak": ("flat surrogate with a fixed (untrained) leak, constant current", leak),
