@@ -1,11 +1,24 @@
-"""Shared test set-up: quiet TensorFlow, fixed seeds."""
+"""Shared test set-up: quiet TensorFlow, fixed seeds, timeouts for slow tests, and every test
+under tests/notebooks/ (notebook executions) marked slow."""
 
 import os
+from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
+
+NOTEBOOK_TESTS = Path(__file__).parent / "notebooks"
+SLOW_TIMEOUT_S = 3600  # a QUICK notebook run or a training test, on a loaded 2-core machine
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if NOTEBOOK_TESTS in Path(item.path).parents:
+            item.add_marker(pytest.mark.slow)
+        if item.get_closest_marker("slow") and not item.get_closest_marker("timeout"):
+            item.add_marker(pytest.mark.timeout(SLOW_TIMEOUT_S))
 
 
 @pytest.fixture
