@@ -47,7 +47,9 @@ LAYERS["readout"] = lambda dtype, implementation: lifsg.LeakyReadout(
 )
 
 
-@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize(  # float64 in the slow run (seconds per case)
+    "dtype", ["float32", pytest.param("float64", marks=pytest.mark.slow)]
+)
 @pytest.mark.parametrize("name", sorted(LAYERS))
 def test_fused_equals_loop(name, dtype, rng):
     x = rng.uniform(-0.2, 0.9, (3, 30, 2, 4))  # rank 4: a leak per channel of the last axis

@@ -39,13 +39,9 @@ def _model(name):
 
 @pytest.mark.parametrize(
     "name",
-    [  # the encoder model (encoder, DenseLIF, LeakyReadout) is the quick check; one XLA
-        # compile of a training step takes 10-20 s here
-        pytest.param("LIF", marks=pytest.mark.slow),
-        pytest.param("DenseLIF", marks=pytest.mark.slow),
-        pytest.param("LeakyReadout", marks=pytest.mark.slow),
-        "encoder",
-    ],
+    # one XLA compile of a training step takes 10-45 s here; the quick run compiles only the
+    # loop (test_the_loop_under_xla_handles_an_empty_dynamic_time_axis)
+    [pytest.param(name, marks=pytest.mark.slow) for name in MODELS],
 )
 def test_fit_and_predict_under_xla(name, rng):
     model, shape = _model(name)
