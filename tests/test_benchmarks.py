@@ -68,6 +68,7 @@ def test_refuses_to_write_results_above_the_load_limit(tmp_path):
     assert not (tmp_path / "results.json").exists()
 
 
+@pytest.mark.slow  # imports the benchmark workers
 def test_timed_functions_return_the_forward_loss():
     """The timed training function returns the loss (and writes every gradient into a
     variable), so TensorFlow cannot prune the forward pass out of what is timed."""

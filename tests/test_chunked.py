@@ -78,9 +78,8 @@ def test_dense_lif_in_chunks_equals_whole_sequence(reset, surrogate, dtype, impl
     assert 0.02 < out.mean() < 0.5
 
 
-@pytest.mark.parametrize(
-    "chunk", [*(pytest.param(c, marks=pytest.mark.slow) for c in (1, 4, 7)), 19]
-)
+@pytest.mark.slow  # seconds per chunk size; the quick run has the DenseLIF case above
+@pytest.mark.parametrize("chunk", [1, 4, 7, 19])
 def test_lif_rank4_potentials_and_chunk_sizes(chunk, rng):
     x = rng.uniform(-0.2, 0.7, (2, 20, 3, 4))  # a leak per channel of the last axis
 
@@ -100,6 +99,7 @@ def test_lif_rank4_potentials_and_chunk_sizes(chunk, rng):
     _compare(potential, x, "float32", chunk)
 
 
+@pytest.mark.slow  # two more chunked runs with gradients
 def test_eager_and_unwatched_input(rng):
     """Eager calls work; without a tape on the input only the weights get gradients."""
     x = rng.uniform(-0.3, 0.9, (2, 17, 6))

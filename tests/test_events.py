@@ -206,6 +206,7 @@ def test_projection_round_trips_and_old_configs_load(tmp_path, rng):
 # ------------------------------------------------------------------ Poisson spikes
 
 
+@pytest.mark.slow  # traces and compares three graphs
 def test_poisson_spikes_feed_the_projection_without_a_scan(rng):
     """The encoder's spikes carry their events: same currents and kernel gradient as the
     matmul of the very same spikes, and the dense tensor is not formed unless used."""

@@ -80,6 +80,7 @@ def test_auto_uses_the_fused_kernel_on_cpu():
     assert not _uses_fused_op(lifsg.LIF(dtype="float16"), (2, 5, 3))  # no float16 kernel
 
 
+@pytest.mark.slow  # traces three graphs
 def test_auto_avoids_the_fused_op_where_an_accelerator_would_run_it(monkeypatch):
     """Where TensorFlow sees a GPU and no device scope is set, its placer would put the ops on
     the GPU, which the fused op (CPU kernels only) cannot run on: "auto" takes the loop there.

@@ -240,7 +240,7 @@ def test_non_float_input_is_a_clear_error(dtype):
             layer(np.zeros((2, 3, 4), dtype))
 
 
-@pytest.mark.parametrize("implementation", ["auto", "loop"])
+@pytest.mark.parametrize("implementation", ["auto", pytest.param("loop", marks=pytest.mark.slow)])
 def test_time_axis_known_only_at_run_time(implementation, rng):
     """Same values and gradients as with a static time axis; an empty one gives an empty
     output."""

@@ -1,4 +1,5 @@
-"""XLA: every layer trains under ``jit_compile=True`` with the default implementation.
+"""XLA: every layer trains under ``jit_compile=True`` with the default implementation (all slow:
+an XLA compile each).
 
 Keras turns ``jit_compile="auto"`` on where TensorFlow sees a GPU, so this is the default path
 on GPU machines. The fused op has no XLA kernel: "auto" takes the loop inside XLA compilation.
@@ -37,12 +38,8 @@ def _model(name):
     return keras.Sequential([keras.Input(shape), *layers()]), shape
 
 
-@pytest.mark.parametrize(
-    "name",
-    # one XLA compile of a training step takes 10-45 s here; the quick run compiles only the
-    # loop (test_the_loop_under_xla_handles_an_empty_dynamic_time_axis)
-    [pytest.param(name, marks=pytest.mark.slow) for name in MODELS],
-)
+@pytest.mark.slow  # one XLA compile of a training step takes 10-45 s here
+@pytest.mark.parametrize("name", sorted(MODELS))
 def test_fit_and_predict_under_xla(name, rng):
     model, shape = _model(name)
     reference, _ = _model(name)
@@ -62,6 +59,7 @@ def test_fit_and_predict_under_xla(name, rng):
     assert all(changed)
 
 
+@pytest.mark.slow  # an XLA compile
 def test_the_loop_under_xla_handles_an_empty_dynamic_time_axis():
     lif = tf.function(
         lambda x: neuron.lif_loop(x, 0.9, 1.0, surrogates.get("flat")), jit_compile=True
