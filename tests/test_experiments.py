@@ -143,6 +143,7 @@ def test_plateau_rule_matches_keras_reduce_lr_on_plateau():
     np.testing.assert_allclose(lrs, [1, 1, 1, 0.1, 0.1, 0.1, 0.01, 0.01])
 
 
+@pytest.mark.slow  # trains twice (tens of seconds here)
 def test_interrupted_run_resumes_where_it_stopped(digits, tmp_path):
     config = tiny()
     # uninterrupted reference
@@ -168,6 +169,7 @@ def test_interrupted_run_resumes_where_it_stopped(digits, tmp_path):
     assert len(again["history"]) == 2
 
 
+@pytest.mark.slow  # trains and resumes (tens of seconds here)
 def test_resume_accepts_a_checkpoint_written_before_new_config_fields(digits, tmp_path):
     E.train(tiny(), digits, tmp_path / "run", verbose=0, max_epochs=1)
     state_path = E.latest_checkpoint(tmp_path / "run") / E.STATE
@@ -177,6 +179,7 @@ def test_resume_accepts_a_checkpoint_written_before_new_config_fields(digits, tm
     assert E.train(tiny(), digits, tmp_path / "run", verbose=0)["epochs"] == 2
 
 
+@pytest.mark.slow  # trains first (tens of seconds here)
 def test_resume_refuses_a_different_config(digits, tmp_path):
     E.train(tiny(), digits, tmp_path / "run", verbose=0, max_epochs=1)
     with pytest.raises(ValueError, match="different config"):
@@ -203,6 +206,7 @@ def test_results_json_and_keras_file(digits, tmp_path):
     assert rows[-1]["source"] == f6.THEIRS
 
 
+@pytest.mark.slow  # trains and reloads (tens of seconds here)
 @pytest.mark.parametrize("encoding", ["constant", "latency"])
 def test_saved_model_loads_with_identical_predictions(digits, tmp_path, encoding):
     config = tiny(encoding=encoding, epochs=1)
@@ -224,6 +228,7 @@ def test_prepare_images_checks_float_range():
         E.prepare_images(np.array([[0.0, 2.0]]))
 
 
+@pytest.mark.slow  # trains (tens of seconds here)
 def test_checkpoints_are_atomic_folders_and_old_ones_are_removed(digits, tmp_path):
     E.train(tiny(epochs=3), digits, tmp_path / "run", verbose=0, max_epochs=2)
     assert [p.name for p in (tmp_path / "run").iterdir()] == ["epoch-0002"]
@@ -233,6 +238,7 @@ def test_checkpoints_are_atomic_folders_and_old_ones_are_removed(digits, tmp_pat
     ]
 
 
+@pytest.mark.slow  # trains twice (tens of seconds here)
 def test_a_crash_while_writing_a_checkpoint_resumes_from_the_previous_epoch(digits, tmp_path):
     config = tiny()
     full = E.train(config, digits, tmp_path / "full", verbose=0)
@@ -250,6 +256,7 @@ def test_a_crash_while_writing_a_checkpoint_resumes_from_the_previous_epoch(digi
     assert not half.exists()
 
 
+@pytest.mark.slow  # trains per damage (tens of seconds here)
 @pytest.mark.parametrize("damage", ["missing state", "missing model", "corrupt model", "bad json"])
 def test_a_damaged_checkpoint_is_never_silently_restarted(digits, tmp_path, damage):
     E.train(tiny(), digits, tmp_path / "run", verbose=0, max_epochs=1)
@@ -269,6 +276,7 @@ def test_a_damaged_checkpoint_is_never_silently_restarted(digits, tmp_path, dama
     assert sorted(p.name for p in folder.iterdir()) == before  # nothing overwritten
 
 
+@pytest.mark.slow  # trains (tens of seconds here)
 def test_fixed_untrained_leak_stays_fixed(digits, tmp_path):
     config = tiny(w_leak=0.2, trainable_leak=False)
     model = E.train(config, digits, tmp_path / "run", verbose=0)["model"]
@@ -322,6 +330,7 @@ def test_notebook_06_quick_run_saves_results_and_figures():
     assert any(line.startswith("flat_leak0.4_s0,flat,0.4,") for line in leaks)
 
 
+@pytest.mark.slow  # evaluates stored models on the test set (tens of seconds here)
 @pytest.mark.parametrize(
     "name",
     ["dense_best_s0", "table_constant_flat_s0", "table_constant_esser_s1", "flat_leak0.4_s2"],

@@ -331,6 +331,7 @@ def test_summary_tuning_and_comparison():
 # ------------------------------------------------------------------------------ notebooks
 
 
+@pytest.mark.slow  # a notebook execution
 def test_notebook_04_saves_f4():
     out = execute("04_input_encodings")
     for ext in ("png", "pdf", "csv"):
@@ -411,6 +412,7 @@ def _wall_clock_keys(value, path="$"):
     return found
 
 
+@pytest.mark.slow  # a notebook execution
 def test_notebook_05_saves_f5():
     out = execute("05_surrogate_equivalence")
     results = json.loads((out / "results" / "f5_surrogate_equivalence.json").read_text())

@@ -102,6 +102,7 @@ def test_data_cli_starts_without_tensorflow():
     assert not [line for line in out.stderr.splitlines() if not line.startswith("import time")]
 
 
+@pytest.mark.slow  # a fresh process that imports TensorFlow and every core module
 def test_stored_model_loads_after_import_lifsg_without_the_extras():
     """The README's promise in a fresh process, with every notebook extra made unimportable:
     `import lifsg`, then Keras, then a stored model; then every core module imports."""
