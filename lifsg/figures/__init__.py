@@ -1,11 +1,13 @@
 """Figures of Gerum & Schilling (2021): one module per paper item.
 
-Each module holds pure functions: data functions returning arrays (computed with the real
-:mod:`lifsg` layers or :mod:`lifsg.reference`) and figure functions returning
-``(matplotlib.figure.Figure, data)``, where ``data`` is a dict of equal-length columns of what
-is plotted. Notebooks call them once with the paper's values, save the result with
-:func:`save_figure` into the folders of :func:`output_dirs` and wire sliders
-(:mod:`lifsg.widgets`) to the same functions.
+Each module draws: figure functions returning ``(matplotlib.figure.Figure, data)``, where
+``data`` is a dict of equal-length columns of what is plotted. The simulations, training runs
+and analyses behind them are in :mod:`lifsg.studies` (F1/F2 :mod:`lifsg.studies.lif_unit`, F5
+:mod:`lifsg.studies.surrogate_equivalence`, F6 :mod:`lifsg.studies.mnist`, F7
+:mod:`lifsg.studies.flowers`); a few small closed-form computations (F2 operating modes, F3
+spacings, F4 encodings) still sit beside their drawing. Notebooks call them once with the
+paper's values, save the result with :func:`save_figure` into the folders of
+:func:`output_dirs` and wire sliders (:mod:`lifsg.widgets`) to the same functions.
 
 - :mod:`lifsg.figures.lif_unit`: F1, the drawn LIF unit with its error flow, and the
   single-neuron playground.

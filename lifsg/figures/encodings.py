@@ -22,26 +22,6 @@ TITLES["constant"] = "constant current"
 DEFAULTS = {"steps": 100, "factor": 1.0, "dt": 0.005, "tau": 1.0, "threshold": 0.2}
 
 
-def synthetic_digit(size=28):
-    """A digit-like stand-in image (a "7" of two soft strokes), float in [0, 1], (size, size).
-
-    Drawn with NumPy where no MNIST data is available: the strokes have anti-aliased edges,
-    so there are intermediate intensities as in MNIST (which latency coding turns into late
-    spikes). It is not an MNIST image.
-    """
-    s = size / 28.0
-    yy, xx = np.mgrid[0:size, 0:size].astype(float) + 0.5
-    segments = [((7, 7), (21, 7)), ((21, 7), (12, 23))]  # (x, y) in a 28 x 28 frame
-    dist = np.full((size, size), np.inf)
-    for (x0, y0), (x1, y1) in segments:
-        a = np.array([x0, y0]) * s
-        d = (np.array([x1, y1]) - np.array([x0, y0])) * s
-        px, py = xx - a[0], yy - a[1]
-        t = np.clip((px * d[0] + py * d[1]) / (d @ d), 0.0, 1.0)
-        dist = np.minimum(dist, np.hypot(px - t * d[0], py - t * d[1]))
-    return np.clip((2.4 * s - dist) / (1.6 * s), 0.0, 1.0)
-
-
 def _as_batch(images):
     x = np.asarray(images, dtype="float32")
     if x.ndim == 2:

@@ -5,7 +5,7 @@ One unit, ``steps`` input channels and steps; channel j spikes once, at step j, 
 ``w_input``, no bias. The target is a single 1 at the second output spike (the first if only
 one), the loss ``target * y``, and the error of an input is ``d loss / d weight`` of its channel,
 taken with ``tf.GradientTape`` through :class:`lifsg.DenseLIF` (see
-:func:`lifsg.figures.lif_unit.simulate_unit`).
+:func:`lifsg.studies.lif_unit.simulate_unit`).
 
 Known answers (docs/model.md, F2): all three paper columns fire at 66, 132 and 198; the error on
 the burst 77..132 is 1, 0.98**(132 - t) and 0.7**(132 - t), and 0 at or before step 66.
@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 from matplotlib.figure import Figure
 
-from lifsg.figures.lif_unit import simulate_unit
+from lifsg.studies.lif_unit import simulate_unit
 
 STEPS = 211
 #: the paper's three columns: (label, w_input, w_leak)
