@@ -13,6 +13,7 @@ from matplotlib.figure import Figure
 
 from lifsg import phase, reference, surrogates
 from lifsg.figures import lif_unit, operating_modes, output_dirs, phase_diagram, save_figure
+from lifsg.studies import lif_unit as unit
 from lifsg.widgets import dropdown, figure_of, float_slider, interactive_figure
 
 # ---------------------------------------------------------------------------------------------
@@ -119,11 +120,11 @@ def _numpy_derivative(name, beta):
     ],
 )
 def test_simulate_unit_matches_reference(reset, surrogate, kind, target):
-    signal = lif_unit.input_signal(kind, 60, period=3, rate=0.4, seed=3)
+    signal = unit.input_signal(kind, 60, period=3, rate=0.4, seed=3)
     # a threshold exact in float32: the layer rounds a Python-float threshold to float32 in
     # the surrogate's argument (relative error ~1e-8, see the report on lifsg.neuron)
     w_input, w_leak, threshold, beta = 0.55, 0.15, 1.25, 4.0
-    run = lif_unit.simulate_unit(
+    run = unit.simulate_unit(
         signal, w_input, w_leak, threshold, reset, surrogate, beta, target=target
     )
     trace = reference.lif_forward((w_input * signal)[None, :, None], w_leak, threshold, reset)
@@ -138,30 +139,30 @@ def test_simulate_unit_matches_reference(reset, surrogate, kind, target):
 
 
 def test_simulate_unit_targets():
-    signal = lif_unit.input_signal("regular", 40, period=2)
-    run = lif_unit.simulate_unit(signal, 0.6, 0.0, target="second")
+    signal = unit.input_signal("regular", 40, period=2)
+    run = unit.simulate_unit(signal, 0.6, 0.0, target="second")
     assert run.spike_times[:2] == [3, 7]
     assert np.flatnonzero(run.target).tolist() == [7]
-    run = lif_unit.simulate_unit(signal, 0.6, 0.0, target="spikes")
+    run = unit.simulate_unit(signal, 0.6, 0.0, target="spikes")
     np.testing.assert_array_equal(run.target, run.y)
-    silent = lif_unit.simulate_unit(signal, 0.01, 0.5, target="second")
+    silent = unit.simulate_unit(signal, 0.01, 0.5, target="second")
     assert silent.spike_times == [] and not silent.target.any() and not silent.error.any()
     with pytest.raises(ValueError, match="unknown target"):
-        lif_unit.simulate_unit(signal, 0.5, 0.0, target="first")
+        unit.simulate_unit(signal, 0.5, 0.0, target="first")
     with pytest.raises(ValueError, match="unknown reset"):
-        lif_unit.simulate_unit(signal, 0.5, 0.0, reset="soft")
+        unit.simulate_unit(signal, 0.5, 0.0, reset="soft")
 
 
 def test_input_signal():
-    np.testing.assert_array_equal(lif_unit.input_signal("constant", 4), np.ones(4))
-    assert np.flatnonzero(lif_unit.input_signal("regular", 10, period=3)).tolist() == [2, 5, 8]
-    a = lif_unit.input_signal("poisson", 500, rate=0.2, seed=1)
-    np.testing.assert_array_equal(a, lif_unit.input_signal("poisson", 500, rate=0.2, seed=1))
+    np.testing.assert_array_equal(unit.input_signal("constant", 4), np.ones(4))
+    assert np.flatnonzero(unit.input_signal("regular", 10, period=3)).tolist() == [2, 5, 8]
+    a = unit.input_signal("poisson", 500, rate=0.2, seed=1)
+    np.testing.assert_array_equal(a, unit.input_signal("poisson", 500, rate=0.2, seed=1))
     assert 0.1 < a.mean() < 0.3
     with pytest.raises(ValueError, match="unknown input kind"):
-        lif_unit.input_signal("burst", 10)
+        unit.input_signal("burst", 10)
     with pytest.raises(ValueError, match="rate"):
-        lif_unit.input_signal("poisson", 10, rate=2)
+        unit.input_signal("poisson", 10, rate=2)
 
 
 def test_playground_figure_data_is_the_layer_run():
@@ -170,7 +171,7 @@ def test_playground_figure_data_is_the_layer_run():
     )
     assert isinstance(fig, Figure)
     assert {len(v) for v in data.values()} == {30}
-    run = lif_unit.simulate_unit(data["input"], 0.45, 0.2, 1.0, "delayed", "sigmoid", 5.0)
+    run = unit.simulate_unit(data["input"], 0.45, 0.2, 1.0, "delayed", "sigmoid", 5.0)
     np.testing.assert_array_equal(data["V"], run.v)
     np.testing.assert_array_equal(data["error"], run.error)
     np.testing.assert_allclose(data["u"], run.v - 1.0)
