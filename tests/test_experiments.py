@@ -65,6 +65,11 @@ def test_synthetic_digits_are_mnist_shaped_and_balanced():
         ({"lr_factor": 2.0}, "lr_factor"),
         ({"validation": -1}, "validation"),
         ({"kernel_initializer": "nonsense"}, "nonsense"),
+        ({"nonlinearity": "tanh"}, "unknown nonlinearity"),
+        ({"readout_leak": 1.5}, "readout_leak"),
+        ({"eval_batch_size": 0}, "eval_batch_size"),
+        ({"encoding": "spikes"}, "encoding 'spikes' needs"),
+        ({"encoding": "spikes", "input_shape": (4, 6)}, "steps 3"),
     ],
 )
 def test_build_model_rejects_bad_configs(changes, message):
@@ -75,8 +80,49 @@ def test_build_model_rejects_bad_configs(changes, message):
 def test_config_round_trip_and_unknown_fields():
     config = tiny(conv_filters=(4, 8), architecture="hybrid")
     assert studies.RunConfig.from_dict(json.loads(json.dumps(config.to_dict()))) == config
+    later = config.replace(nonlinearity="relu", readout_leak=0.0, eval_batch_size=7)
+    assert studies.RunConfig.from_dict(json.loads(json.dumps(later.to_dict()))) == later
     with pytest.raises(ValueError, match="unknown RunConfig fields"):
         studies.RunConfig.from_dict({"name": "x", "colour": "red"})
+
+
+def test_later_fields_are_left_out_of_to_dict_only_at_their_defaults():
+    """Plan and result files written before these fields existed stay what the code writes."""
+    from lifsg.studies.config import LATER_FIELDS
+
+    assert not set(LATER_FIELDS) & set(tiny().to_dict())
+    changed = {"nonlinearity": "relu", "readout_leak": 0.0, "eval_batch_size": 7}
+    changed["epoch_seeds"] = False
+    assert set(changed) == set(LATER_FIELDS)
+    assert tiny(**changed).to_dict().items() >= changed.items()
+
+
+def test_spike_train_input_and_fixed_readout_leak():
+    config = tiny(encoding="spikes", input_shape=(3, 6), readout_leak=0.25)
+    model = studies.build_model(config)
+    assert model.input_shape == (None, 3, 6)
+    assert not any(isinstance(layer, lifsg.ConstantEncoder) for layer in model.layers)
+    readout = model.get_layer("readout")
+    assert not readout.w_leak.trainable
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(readout.w_leak), 0.25)
+    spikes = (np.random.default_rng(0).random((2, 3, 6)) < 0.5).astype("float32")
+    assert keras.ops.convert_to_numpy(model(spikes)).shape == (2, 10)
+
+
+def test_relu_twin_has_the_same_graph_and_initial_weights_without_lif():
+    config = tiny(architecture="hybrid", conv_filters=(4,), units=(5,))
+    lif = studies.build_model(config)
+    relu = studies.build_model(config.replace(nonlinearity="relu"))
+    assert not any(isinstance(layer, lifsg.LIF) for layer in relu.layers)
+    np.testing.assert_array_equal(
+        lif.get_layer("conv_0").get_weights()[0], relu.get_layer("conv_0").get_weights()[0]
+    )
+    dense = relu.get_layer("dense_relu_0").layers[0]
+    np.testing.assert_array_equal(
+        keras.ops.convert_to_numpy(lif.get_layer("dense_lif_0").kernel), dense.get_weights()[0]
+    )
+    x = np.random.default_rng(2).uniform(0, 1, (3, 28, 28)).astype("float32")
+    assert keras.ops.convert_to_numpy(relu(x)).shape == (3, 10)
 
 
 @pytest.mark.parametrize(
@@ -206,6 +252,21 @@ def test_results_json_and_keras_file(digits, tmp_path):
     rows = f6.results_table(f6.load_results(tmp_path / "res"))
     assert rows[0]["run"] == "tiny" and rows[0]["seeds"] == "0"
     assert rows[-1]["source"] == f6.THEIRS
+
+
+def test_run_or_load_trains_once_then_loads_the_stored_run(digits, tmp_path, capsys):
+    config = tiny(epochs=1, name="rol")
+    res = tmp_path / "res"
+    first = studies.run_or_load(config, digits, tmp_path / "a", res, verbose=0)
+    assert first["complete"] and (tmp_path / "a").is_dir() and "model" not in first
+    again = studies.run_or_load(config, digits, tmp_path / "b", res, verbose=0)
+    assert not (tmp_path / "b").exists()  # nothing trained
+    assert again == json.loads((res / "rol.json").read_text())
+    assert "stored test accuracy" in capsys.readouterr().out
+    studies.run_or_load(config.replace(seed=1), digits, tmp_path / "c", res, verbose=0)
+    assert (tmp_path / "c").is_dir()  # another config is trained, not loaded
+    studies.run_or_load(config, digits, tmp_path / "d", res, retrain=True, verbose=0)
+    assert (tmp_path / "d").is_dir()
 
 
 @pytest.mark.parametrize("encoding", ["constant", "latency"])
