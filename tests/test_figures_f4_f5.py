@@ -13,8 +13,9 @@ from notebook_runner import REPO, execute
 
 from lifsg import reference, studies, surrogates
 from lifsg.data.synthetic import TaskConfig, synthetic_digit, temporal_task
-from lifsg.figures import encodings as f4
+from lifsg.figures import encodings as f4_figures
 from lifsg.figures import surrogate_equivalence as f5_figures
+from lifsg.studies import encodings as f4
 from lifsg.studies import surrogate_equivalence as f5
 
 HAS_MNIST = (REPO / "data" / "mnist" / "mnist.npz").is_file() or any(
@@ -118,7 +119,7 @@ def test_spike_summary_agrees_with_the_formulas():
 
 def test_input_encodings_figure_data_are_the_encodings():
     img = synthetic_digit()
-    fig, data = f4.input_encodings_figure(img, steps=60, label="stand-in", seed=2)
+    fig, data = f4_figures.input_encodings_figure(img, steps=60, label="stand-in", seed=2)
     assert len(fig.axes) >= 4
     assert fig.axes[0].get_title() == "stand-in"
     coded = f4.encode(img, steps=60, seed=2)
