@@ -2,12 +2,12 @@
 
 Each module draws: figure functions returning ``(matplotlib.figure.Figure, data)``, where
 ``data`` is a dict of equal-length columns of what is plotted. The simulations, training runs
-and analyses behind them are in :mod:`lifsg.studies` (F1/F2 :mod:`lifsg.studies.lif_unit`, F5
-:mod:`lifsg.studies.surrogate_equivalence`, F6 :mod:`lifsg.studies.mnist`, F7
-:mod:`lifsg.studies.flowers`); a few small closed-form computations (F2 operating modes, F3
-spacings, F4 encodings) still sit beside their drawing. Notebooks call them once with the
-paper's values, save the result with :func:`save_figure` into the folders of
-:func:`output_dirs` and wire sliders (:mod:`lifsg.widgets`) to the same functions.
+and analyses behind them are in :mod:`lifsg.studies`, one module per paper item (F1
+``lif_unit``, F2 ``operating_modes``, F3 ``phase_diagram``, F4 ``encodings``, F5
+``surrogate_equivalence``, F6 ``mnist``, F7 ``flowers``); F6 and F7 tables are read from the
+stored results. Notebooks call them once with the paper's values, save the result with
+:func:`save_figure` into the folders of :func:`output_dirs` and wire sliders
+(:mod:`lifsg.widgets`) to the same functions.
 
 - :mod:`lifsg.figures.lif_unit`: F1, the drawn LIF unit with its error flow, and the
   single-neuron playground.

@@ -14,7 +14,8 @@ study; :mod:`lifsg.figures` only draws what they produce.
   :mod:`~lifsg.studies.runner`; ``python -m lifsg.studies run PLAN`` trains a plan's
   unfinished runs, resuming interrupted ones, ``python -m lifsg.studies status PLAN`` prints
   where each run stands;
-- per paper item: :mod:`~lifsg.studies.lif_unit` (F1, F2),
+- per paper item: :mod:`~lifsg.studies.lif_unit` (F1), :mod:`~lifsg.studies.operating_modes`
+  (F2), :mod:`~lifsg.studies.phase_diagram` (F3), :mod:`~lifsg.studies.encodings` (F4),
   :mod:`~lifsg.studies.surrogate_equivalence` (F5), :mod:`~lifsg.studies.mnist` (F6),
   :mod:`~lifsg.studies.flowers` (F7), :mod:`~lifsg.studies.fashion_mnist`.
 
