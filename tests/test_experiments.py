@@ -99,6 +99,8 @@ def test_later_fields_are_left_out_of_to_dict_only_at_their_defaults():
 
 def test_spike_train_input_and_fixed_readout_leak():
     config = tiny(encoding="spikes", input_shape=(3, 6), readout_leak=0.25)
+    longer = config.replace(steps=6, input_shape=(6, 6))
+    assert studies.validate(studies.quick_config(longer)).steps == 6  # the data's steps
     model = studies.build_model(config)
     assert model.input_shape == (None, 3, 6)
     assert not any(isinstance(layer, lifsg.ConstantEncoder) for layer in model.layers)

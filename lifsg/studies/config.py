@@ -222,11 +222,12 @@ def quick_config(
     test_size=None,
 ):
     """The same run at CI scale: fewer steps, epochs, units (and training / test images if
-    ``train_size`` / ``test_size``); nothing else changes."""
+    ``train_size`` / ``test_size``); nothing else changes. Spike-train input ("spikes") keeps
+    its steps (they are the data's)."""
     return config.replace(
         train_size=config.train_size if train_size is None else train_size,
         test_size=config.test_size if test_size is None else test_size,
-        steps=min(config.steps, steps),
+        steps=config.steps if config.encoding == "spikes" else min(config.steps, steps),
         epochs=min(config.epochs, epochs),
         batch_size=min(config.batch_size, batch_size),
         units=tuple(min(u, max_units) for u in config.units),
