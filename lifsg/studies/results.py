@@ -115,13 +115,14 @@ def _threads():
     return tf.config.threading.get_intra_op_parallelism_threads() or os.cpu_count()
 
 
-def config_key(config):
-    """A config as comparable JSON, defaults of newer fields filled in, the note left out."""
+def config_key(config, ignore=("note",)):
+    """A config (RunConfig or dict) as comparable JSON, defaults of newer fields filled in, the
+    fields ``ignore`` left out."""
     from .config import RunConfig
 
     if not isinstance(config, RunConfig):
         config = RunConfig.from_dict(config)
-    return json.dumps({k: v for k, v in config.to_dict().items() if k != "note"})
+    return json.dumps({k: v for k, v in config.to_dict().items() if k not in ignore})
 
 
 def stored_result(results_dir, config):

@@ -8,7 +8,6 @@ interruption, continues from the last completed epoch. When the run is complete 
 MNIST, Fashion-MNIST, F5's spike-timing task and Oxford Flowers all train through it.
 """
 
-import json
 import math
 import time
 from pathlib import Path
@@ -17,9 +16,8 @@ import keras
 import numpy as np
 
 from .checkpoints import CHECKPOINT, latest_checkpoint, read_state, save_checkpoint
-from .config import RunConfig
 from .models import build_model, compile_model
-from .results import evaluate, load, versions, write_results
+from .results import config_key, evaluate, load, versions, write_results
 
 
 def one_hot(labels, classes):
@@ -72,12 +70,6 @@ def _get_lr(model):
     return float(keras.ops.convert_to_numpy(model.optimizer.learning_rate))
 
 
-def _comparable(config_dict):
-    """A config dict without the fields that may change on resume (epochs, note)."""
-    d = json.loads(json.dumps(RunConfig.from_dict(config_dict).to_dict()))
-    return {k: v for k, v in d.items() if k not in ("epochs", "note")}
-
-
 def _resume_or_build(config, run_dir, verbose):
     """(model, state) from the newest checkpoint in ``run_dir``, or a fresh compiled model."""
     folder = latest_checkpoint(run_dir)
@@ -91,7 +83,8 @@ def _resume_or_build(config, run_dir, verbose):
         }
         return compile_model(build_model(config), config), state
     state = read_state(folder)
-    if _comparable(state["config"]) != _comparable(config.to_dict()):
+    resumable = ("epochs", "note")  # may change on resume
+    if config_key(state["config"], resumable) != config_key(config, resumable):
         raise ValueError(
             f"{run_dir} holds a checkpoint of a different config; remove it or use another run_dir"
         )
