@@ -10,7 +10,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from lifsg.studies.config import NONLINEARITIES
+from lifsg.studies.config import NONLINEARITIES, RunConfig
 
 LABELS = {"lif": "Conv + LIF (flat surrogate)", "relu": "Conv + ReLU (non-spiking)"}
 COLOURS = {"lif": "tab:blue", "relu": "tab:orange"}
@@ -60,7 +60,7 @@ def load_results(results_dir, configs):
 
 
 def _nl(result):
-    return result["config"].get("nonlinearity", "lif")
+    return RunConfig.from_dict(result["config"]).nonlinearity
 
 
 def curve_rows(results):
