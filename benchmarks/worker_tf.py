@@ -27,7 +27,8 @@ from procmem import peak_mib, reset_peak  # noqa: E402
 import lifsg  # noqa: E402
 from lifsg import studies  # noqa: E402
 from lifsg.studies import mnist as mnist_study  # noqa: E402
-from lifsg.studies import models, training  # noqa: E402
+from lifsg.studies import models as study_models  # noqa: E402
+from lifsg.studies import training as study_training  # noqa: E402
 
 LEAK = 0.1  # decay 0.9 per step, the same for every framework
 CHUNK = 500  # time_chunk of "lifsg-chunked"
@@ -159,7 +160,7 @@ def mnist_model(impl, config):
     if impl == "dense-only":
         keras.utils.set_random_seed(config.seed)
         inputs = keras.Input(tuple(config.input_shape))
-        spikes = models.make_encoder(config)(inputs)
+        spikes = study_models.make_encoder(config)(inputs)
         h = keras.layers.Dense(config.units[0], activation="relu")(spikes)
         out = keras.layers.Dense(config.classes, activation="softmax")(h[:, -1])
         return keras.Model(inputs, out)
@@ -183,10 +184,10 @@ class MnistStep:
         batch = self.config.batch_size
         images, labels, self.source = _mnist(max(batch, epoch_images))
         self.x = studies.prepare_images(images[:batch])
-        self.y = training.one_hot(labels[:batch], self.config.classes)
+        self.y = study_training.one_hot(labels[:batch], self.config.classes)
         self.epoch_x = studies.prepare_images(images[:epoch_images])
-        self.epoch_y = training.one_hot(labels[:epoch_images], self.config.classes)
-        self.model = models.compile_model(mnist_model(impl, self.config), self.config)
+        self.epoch_y = study_training.one_hot(labels[:epoch_images], self.config.classes)
+        self.model = study_models.compile_model(mnist_model(impl, self.config), self.config)
         self.model.train_on_batch(self.x, self.y)  # traces the train function
         if epoch_images:
             self.epoch()  # traces fit's function and builds its data pipeline once
@@ -213,7 +214,7 @@ class Encoder:
         config = studies.RunConfig(batch_size=batch)
         images, _, self.source = _mnist(batch)
         x = tf.constant(studies.prepare_images(images).reshape(batch, -1))
-        encoder = models.make_encoder(config)
+        encoder = study_models.make_encoder(config)
         encoder.build(x.shape)
         p = x * (config.factor * config.dt)
         seed = keras.random.SeedGenerator(0)
