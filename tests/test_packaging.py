@@ -132,7 +132,9 @@ print(json.dumps({{"lif": lif, "shape": list(y.shape), "finite": bool(np.isfinit
     out = json.loads(_python(code))
     assert {"LIF", "LeakyReadout"} <= set(out["lif"])
     assert out["shape"] == [2, 10] and out["finite"]
-    assert {"lifsg.layers", "lifsg.data", "lifsg.experiments", "lifsg.studies"} <= set(out["core"])
+    assert {"lifsg.layers", "lifsg.data", "lifsg.studies", "lifsg.studies.training"} <= set(
+        out["core"]
+    )
     assert out["extras"] == []
 
 

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from lifsg import experiments as E
 from lifsg import studies
 from lifsg.studies import fashion_mnist, mnist
 from lifsg.studies.__main__ import main as cli
@@ -17,7 +16,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def tiny(name, **changes):
-    config = E.RunConfig(
+    config = studies.RunConfig(
         name=name,
         encoding="constant",
         steps=3,
@@ -72,7 +71,9 @@ def test_bad_plans_are_rejected_with_the_file_named(plan, edit, message):
 @pytest.mark.slow  # trains, resumes (35-145 s here)
 def test_work_trains_resumes_and_cleans_up(plan):
     a = plan.run("a")
-    E.train(a.config, studies.runner.load_data(plan), plan.runs_dir / "a", verbose=0, max_epochs=1)
+    studies.train(
+        a.config, studies.runner.load_data(plan), plan.runs_dir / "a", verbose=0, max_epochs=1
+    )
     assert studies.run_state(plan, a)["state"] == "partial"
     assert studies.run_state(plan, a)["epoch"] == 1
     assert studies.run_state(plan, plan.run("b"))["state"] == "pending"

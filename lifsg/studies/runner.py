@@ -8,9 +8,12 @@ import fnmatch
 import shutil
 from pathlib import Path
 
-from lifsg import experiments
+from lifsg.data.synthetic import synthetic_digits
 
+from .config import quick_config
 from .plan import claim, lock_path, stored_result
+from .results import evaluate
+from .training import train
 
 
 def load_data(plan):
@@ -18,10 +21,10 @@ def load_data(plan):
 
     "mnist" and "fashion_mnist" read ``plan.data_dir``; "synthetic_digits" (for tests and
     demonstrations, not MNIST) makes 600 training and 200 test images of
-    :func:`lifsg.experiments.synthetic_digits`.
+    :func:`lifsg.data.synthetic.synthetic_digits`.
     """
     if plan.dataset == "synthetic_digits":
-        x, y = experiments.synthetic_digits(800, seed=0)
+        x, y = synthetic_digits(800, seed=0)
         return (x[:600], y[:600]), (x[600:], y[600:])
     from lifsg.data import load_fashion_mnist, load_mnist
 
@@ -57,7 +60,7 @@ def work(plans, only=None, verbose=2, max_runs=None):
                     continue
                 data = data if data is not None else load_data(plan)
                 run_dir = plan.runs_dir / run.name
-                result = experiments.train(
+                result = train(
                     run.config, data, run_dir, results_dir=plan.results_dir, verbose=verbose
                 )
                 if result["complete"]:
@@ -72,7 +75,7 @@ def work(plans, only=None, verbose=2, max_runs=None):
 def quick_plans(plans, folder, keep, dataset, data_dir, results_dir, **scale):
     """The runs of ``plans`` that ``keep(config)`` accepts, at CI scale, as new plan files.
 
-    Each config goes through :func:`lifsg.experiments.quick_config` (``scale``: its keyword
+    Each config goes through :func:`lifsg.studies.config.quick_config` (``scale``: its keyword
     arguments, e.g. train_size, test_size); the plans are written to ``folder`` with the given
     ``dataset``, ``data_dir`` and ``results_dir``. Returns the new Plans.
     """
@@ -83,7 +86,7 @@ def quick_plans(plans, folder, keep, dataset, data_dir, results_dir, **scale):
             Path(folder) / f"{plan.study}.json",
             plan.study,
             dataset,
-            [experiments.quick_config(r.config, **scale) for r in plan.runs if keep(r.config)],
+            [quick_config(r.config, **scale) for r in plan.runs if keep(r.config)],
             description=f"QUICK scale of {plan.study}",
             data_dir=str(Path(data_dir).resolve()),
             results_dir=str(Path(results_dir).resolve()),
@@ -115,7 +118,7 @@ def evaluate_finished(plans, images, labels, out=None):
                 print(f"{run.name:30s} {state}: not in the figures", file=out)
                 continue
             path = plan.results_dir / f"{run.name}.keras"
-            accuracies[run.name] = experiments.evaluate(path, images, labels)["accuracy"]
+            accuracies[run.name] = evaluate(path, images, labels)["accuracy"]
             results += load_results(plan.results_dir, names={run.name})
             print(
                 f"{run.name:30s} stored {info['test_accuracy']:.4f}, "
