@@ -110,6 +110,7 @@ class RunConfig:
     extra: dict = field(default_factory=dict)
 
     def to_dict(self):
+        """The fields as a JSON-ready dict (tuples as lists)."""
         d = dataclasses.asdict(self)
         d["units"] = list(self.units)
         d["conv_filters"] = list(self.conv_filters)
@@ -118,6 +119,7 @@ class RunConfig:
 
     @classmethod
     def from_dict(cls, d):
+        """The config of a :meth:`to_dict` dict; unknown fields raise ValueError."""
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(d) - names)
         if unknown:
@@ -129,6 +131,7 @@ class RunConfig:
         return cls(**d)
 
     def replace(self, **changes):
+        """A copy with the given fields changed."""
         return dataclasses.replace(self, **changes)
 
 
@@ -334,6 +337,7 @@ def compile_model(model, config):
 
 
 def one_hot(labels, classes):
+    """Integer labels (N,) as float32 one-hot rows (N, classes)."""
     return np.eye(classes, dtype="float32")[np.asarray(labels, dtype="int64")]
 
 
@@ -372,10 +376,12 @@ class Plateau:
         return lr
 
     def state(self):
+        """What a checkpoint stores to resume the rule: ``{"best": ..., "wait": ...}``."""
         return {"best": self.best, "wait": self.wait}
 
 
 def versions():
+    """Versions of lifsg, TensorFlow, Keras, NumPy, Python and the Keras backend (a dict)."""
     import tensorflow as tf
 
     import lifsg
