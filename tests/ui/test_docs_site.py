@@ -90,23 +90,23 @@ class Visit:
 
 
 def test_api_page_shows_the_docstrings_and_cross_references(browser, base_url):
-    with Visit(browser, base_url + "api/lifsg.layers/") as v:
+    with Visit(browser, base_url + "api/lifsg.layers.html") as v:
         assert "lifsg.layers" in v.page.locator("h1").first.inner_text()
         lif = v.page.locator('[id="lifsg.layers.LIF"]')
         assert lif.count() == 1 and lif.is_visible()
         assert "Leaky-integrate-and-fire neurons over time" in v.page.inner_text("article")
         # a reST role of a docstring became a working cross-reference
-        link = v.page.locator('article a[href*="lifsg.surrogates/#lifsg.surrogates.Surrogate"]')
+        link = v.page.locator('article a[href*="lifsg.surrogates.html#lifsg.surrogates.Surrogate"]')
         assert link.count() >= 1
         assert v.errors == []
-    with Visit(browser, base_url + "api/lifsg.surrogates/") as v:
+    with Visit(browser, base_url + "api/lifsg.surrogates.html") as v:
         text = v.page.inner_text("article")
         assert "1 / (beta*|u| + 1)**2" in text  # superspike's derivative formula
         assert v.errors == []
 
 
 def test_notebook_page_shows_its_figures(browser, base_url):
-    with Visit(browser, base_url + f"notebooks/{FIGURE_NOTEBOOK}/") as v:
+    with Visit(browser, base_url + f"notebooks/{FIGURE_NOTEBOOK}.html") as v:
         assert "QUICK run" in v.page.inner_text("article")
         images = v.page.locator(f'article img[src*="{FIGURE_NOTEBOOK}_files/"]')
         assert images.count() >= 1
@@ -117,7 +117,7 @@ def test_notebook_page_shows_its_figures(browser, base_url):
 
 
 def test_model_page_renders_the_equations(browser, base_url):
-    with Visit(browser, base_url + "model/") as v:
+    with Visit(browser, base_url + "model.html") as v:
         blocks = v.page.locator('article math[display="block"]')
         assert blocks.count() >= 4
         assert all(blocks.nth(i).bounding_box()["height"] > 10 for i in range(blocks.count()))
