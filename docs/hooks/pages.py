@@ -127,6 +127,27 @@ def _benchmarks(repo):
     return module
 
 
+def speed_sections(bench, rows):
+    """Markdown sections of the benchmark tasks that ``rows`` (results.json) holds."""
+    sections = (
+        ("Linear + LIF", "linear_lif", [bench.linear_table, bench.ratio_table]),
+        (
+            "A layer fed by spikes",
+            "spike_input",
+            [lambda r: bench.linear_table(r, "spike_input"), bench.spike_ratio_table],
+        ),
+        ("MNIST, original configuration", "mnist_epoch", [bench.mnist_table]),
+        ("MNIST training step, 2 threads against 1", "multicore", [bench.multicore_table]),
+        ("Peak memory (MiB) of Linear + LIF", "memory", [bench.memory_table]),
+    )
+    tasks = {r["task"] for r in rows}
+    return [
+        f"### {title}\n\n" + "\n\n".join(table(rows) for table in tables)
+        for title, task, tables in sections
+        if task in tasks
+    ]
+
+
 def results_page(repo):
     """Markdown of the results page, from results/ and benchmarks/results.json."""
     from lifsg.figures import mnist as f6
@@ -134,7 +155,6 @@ def results_page(repo):
     mnist = f6.load_results(repo / "results" / "mnist")
     fashion = f6.load_results(repo / "results" / "fashion_mnist")
     _, surrogates = f6.surrogate_table(mnist)
-    bench = _benchmarks(repo)
     rows = json.loads((repo / "benchmarks" / "results.json").read_text())
     return "\n\n".join(
         [
@@ -151,16 +171,7 @@ def results_page(repo):
             f6.table_markdown(f6.results_table(fashion, published=f6.FASHION_PUBLISHED)),
             "## Speed",
             f"CPU: {rows[0]['cpu']}; method and caveats in `benchmarks/README.md`.",
-            "### Linear + LIF",
-            bench.linear_table(rows),
-            bench.ratio_table(rows),
-            "### A layer fed by spikes",
-            bench.linear_table(rows, "spike_input"),
-            bench.spike_ratio_table(rows),
-            "### MNIST, original configuration",
-            bench.mnist_table(rows),
-            "### Peak memory (MiB) of Linear + LIF",
-            bench.memory_table(rows),
+            *speed_sections(_benchmarks(repo), rows),
         ]
     )
 
