@@ -86,7 +86,7 @@ def _executed(repo, name):
         executed = nbformat.read(kept, as_version=4)
         if _code(executed) == _code(committed):
             return executed, QUICK_NOTE
-        why = f"The executed copy of {name} in `{kept.parent}` is older than the notebook"
+        why = f"The executed copy of {name} in `{kept.parent}` differs from the committed notebook"
     report = log.warning if os.environ.get("LIFSG_DOCS_REQUIRE_OUTPUTS") == "1" else log.info
     report(f"{why}: its page shows no outputs")
     return committed, EMPTY_NOTE.format(why=why)
