@@ -115,8 +115,9 @@ def notebook_page(repo, name):
         nb, resources={"output_files_dir": f"{name}_files", "unique_key": name}
     )
     lines = body.lstrip().splitlines()
-    title = next((i for i, line in enumerate(lines) if line.startswith("# ")), -1)
-    lines.insert(title + 1, "\n" + note)
+    code = next((i for i, line in enumerate(lines) if line.startswith("```")), len(lines))
+    title = next((i for i, line in enumerate(lines[:code]) if line.startswith("# ")), -1)
+    lines.insert(title + 1, "\n" + note)  # after the title, or first without one
     return "\n".join(lines) + "\n", resources.get("outputs", {})
 
 
