@@ -116,6 +116,7 @@ def network(config):
 
 
 def encoding_label(config):
+    """Short description of a config's encoding, e.g. ``Poisson p<=0.005/step``."""
     enc = config["encoding"]
     if enc == "poisson":
         p = config["factor"] * config["dt"]

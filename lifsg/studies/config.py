@@ -108,6 +108,7 @@ class RunConfig:
     extra: dict = field(default_factory=dict)
 
     def to_dict(self):
+        """The fields as a JSON-ready dict (tuples as lists; later fields left out at defaults)."""
         d = dataclasses.asdict(self)
         for name in LATER_FIELDS:
             if d[name] == _DEFAULTS[name]:
@@ -119,6 +120,7 @@ class RunConfig:
 
     @classmethod
     def from_dict(cls, d):
+        """The config of a :meth:`to_dict` dict; unknown fields raise ValueError."""
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(d) - names)
         if unknown:
@@ -130,6 +132,7 @@ class RunConfig:
         return cls(**d)
 
     def replace(self, **changes):
+        """A copy with the given fields changed."""
         return dataclasses.replace(self, **changes)
 
 

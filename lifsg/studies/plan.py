@@ -126,6 +126,7 @@ def write_plans(folder, dataset, studies):
 
 
 def lock_path(plan, run):
+    """The lock file a worker holds while it trains ``run`` of ``plan``."""
     return plan.runs_dir / f"{run.name}.lock"
 
 

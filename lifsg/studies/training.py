@@ -21,6 +21,7 @@ from .results import config_key, evaluate, load, versions, write_results
 
 
 def one_hot(labels, classes):
+    """Integer labels (N,) as float32 one-hot rows (N, classes)."""
     return np.eye(classes, dtype="float32")[np.asarray(labels, dtype="int64")]
 
 
@@ -59,6 +60,7 @@ class Plateau:
         return lr
 
     def state(self):
+        """What a checkpoint stores to resume the rule: ``{"best": ..., "wait": ...}``."""
         return {"best": self.best, "wait": self.wait}
 
 
