@@ -17,6 +17,7 @@ class _Spec:
 
 
 def import_foreign(graph, names, dt):
+    """A Keras model of the foreign graph ``graph``'s nodes ``names`` (in order) at ``dt`` s."""
     first = graph.nodes[names[0]]
     nir_shape = tuple(int(s) for s in np.asarray(first.input_type["input"]))
     if len(nir_shape) == 3:

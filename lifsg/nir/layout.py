@@ -71,6 +71,7 @@ class Stream:
 
 
 def check_dt(dt):
+    """Raise TypeError/ValueError unless ``dt`` (seconds) is a finite number > 0."""
     if isinstance(dt, bool) or not isinstance(dt, (int, float, np.floating)):
         raise TypeError(f"dt must be a number of seconds > 0, got {dt!r}")
     if not np.isfinite(dt) or dt <= 0:
@@ -79,4 +80,5 @@ def check_dt(dt):
 
 
 def f64(value):
+    """``value`` as a float64 numpy array."""
     return np.asarray(value, dtype="float64")

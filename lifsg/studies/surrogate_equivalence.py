@@ -387,6 +387,7 @@ def train_runs(configs, settings=None, task=None, progress=None):
 
 
 def by_label(runs):
+    """``{label: [run, ...]}``: the runs grouped by their ``"label"``, in order."""
     groups = {}
     for run in runs:
         groups.setdefault(run["label"], []).append(run)
