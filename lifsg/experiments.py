@@ -12,6 +12,7 @@ The training loop is generic: pass another ``build`` function (config -> uncompi
 other data to reuse it (e.g. Oxford Flowers); the config only needs the fields used here.
 """
 
+import contextlib
 import dataclasses
 import json
 import math
@@ -576,6 +577,7 @@ def train(
     build=build_model,
     verbose=1,
     max_epochs=None,
+    distribution=None,
 ):
     """Train ``config`` on ``data``, checkpointing every epoch in ``run_dir``; resume if found.
 
@@ -589,14 +591,45 @@ def train(
     build: config -> uncompiled Keras model (default :func:`build_model`).
     verbose: 0 silent, 1 Keras progress bars and a line per epoch, 2 only the lines.
     max_epochs: stop after this many epochs in this call (a later call continues).
+    distribution: None (this process's default device), "data-parallel" (JAX), "mirrored"
+        (TensorFlow) or a :class:`lifsg.studies.distribute.Distribution`: data-parallel
+        training with ``config.batch_size`` the global batch and the learning rate unchanged.
+        Each epoch is then a permutation drawn from (seed, epoch) cut into full global batches
+        (the same for any number of devices and processes); only the chief process writes
+        ``run_dir`` and ``results_dir``, which every process must see (shared storage) to
+        resume. In a multi-process run each process evaluates all images on its own devices.
 
     Returns the results dict (also written as JSON when complete) with the model under "model".
     """
+    from lifsg.studies.distribute import distribution_scope
+
+    with distribution_scope(distribution) as dist:
+        return _train(config, data, run_dir, results_dir, build, verbose, max_epochs, dist)
+
+
+@contextlib.contextmanager
+def _evaluation(model, config, dist):
+    """The model to evaluate: ``model``, or in a multi-process run a compiled copy on this
+    process's own devices (every process evaluates all images: no partial global batches)."""
+    if dist is None or dist.processes == 1:
+        yield model
+        return
+    with dist.local():
+        yield compile_model(strip_optimizer(model), config)
+
+
+def _train(config, data, run_dir, results_dir, build, verbose, max_epochs, dist):
+    chief = dist is None or dist.is_chief
+    verbose = verbose if chief else 0
     (x_train, t_train), val, (x_test, y_test) = _split(config, data)
     t_test = one_hot(y_test, config.classes)
     run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
+    if chief:
+        run_dir.mkdir(parents=True, exist_ok=True)
     model, state = _resume_or_build(config, run_dir, build, verbose)
+    if dist is not None:
+        dist.check_batch(config.batch_size)
+        dist.agree(state["epoch"], "the epoch to resume from")
     plateau = Plateau(config.lr_patience, config.lr_factor, config.min_lr, **state["plateau"])
     times = state.setdefault("epoch_times_s", [])
 
@@ -609,23 +642,27 @@ def train(
         keras.utils.set_random_seed(config.seed * 100_003 + epoch)
         lr = _get_lr(model)
         start = time.perf_counter()
+        fit_data, batch_size = (x_train, t_train), config.batch_size
+        if dist is not None:  # this process's rows of the epoch's global batches, in order
+            rows = dist.epoch_rows(len(x_train), batch_size, (config.seed, epoch))
+            fit_data, batch_size = (x_train[rows], t_train[rows]), batch_size // dist.processes
         fit = model.fit(
-            x_train,
-            t_train,
-            batch_size=config.batch_size,
+            *fit_data,
+            batch_size=batch_size,
             epochs=epoch + 1,
             initial_epoch=epoch,
-            shuffle=True,
+            shuffle=dist is None,
             verbose=1 if verbose == 1 else 0,
         )
         row = {"epoch": epoch + 1, "lr": lr}
         row.update({k: float(v[-1]) for k, v in fit.history.items()})
-        if val is not None:
-            res = model.evaluate(*val, batch_size=500, verbose=0, return_dict=True)
-            row.update({f"val_{k}": float(v) for k, v in res.items()})
-        if config.eval_test:
-            res = model.evaluate(x_test, t_test, batch_size=500, verbose=0, return_dict=True)
-            row.update({f"test_{k}": float(v) for k, v in res.items()})
+        with _evaluation(model, config, dist) as judged:
+            if val is not None:
+                res = judged.evaluate(*val, batch_size=500, verbose=0, return_dict=True)
+                row.update({f"val_{k}": float(v) for k, v in res.items()})
+            if config.eval_test:
+                res = judged.evaluate(x_test, t_test, batch_size=500, verbose=0, return_dict=True)
+                row.update({f"test_{k}": float(v) for k, v in res.items()})
         watched = row[("val_" if val is not None else "") + config.lr_monitor]
         new_lr = plateau.update(-watched if config.lr_monitor == "accuracy" else watched, lr)
         if new_lr != lr:
@@ -634,7 +671,8 @@ def train(
         state["history"].append(row)
         state["epoch"] = epoch + 1
         state["plateau"] = plateau.state()
-        save_checkpoint(run_dir, model, state)
+        if chief:
+            save_checkpoint(run_dir, model, state)
         done_this_call += 1
         if verbose:
             print(progress_line(config, row, float(np.median(times))), flush=True)
@@ -657,11 +695,12 @@ def train(
         "note": config.note,
     }
     if results["complete"]:
-        results["test_accuracy"] = evaluate(model, x_test, y_test)["accuracy"]
-        if results_dir is not None:
-            _write_results(results_dir, model, results, times)
-            if verbose:
-                print(f"[{config.name}] test accuracy {results['test_accuracy']:.4f}", flush=True)
+        with _evaluation(model, config, dist) as judged:
+            results["test_accuracy"] = evaluate(judged, x_test, y_test)["accuracy"]
+            if results_dir is not None and chief:
+                _write_results(results_dir, judged, results, times)
+        if results_dir is not None and verbose:
+            print(f"[{config.name}] test accuracy {results['test_accuracy']:.4f}", flush=True)
     else:
         results["test_accuracy"] = None
     results["model"] = model
