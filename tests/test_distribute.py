@@ -240,3 +240,40 @@ def test_mirrored_two_cpus_equals_one_and_runs_fused_tensorflow(tmp_path):
     _assert_same(fused, loop)
     _assert_same(fused, single)
     assert not np.allclose(fused[0], _weights(tmp_path / "init.npz")[0])  # it did learn
+
+
+def _toy_plan(tmp_path):
+    from lifsg import experiments
+    from lifsg.studies import write_plan
+
+    config = experiments.RunConfig(
+        name="a", encoding="constant", steps=3, dt=1.0, units=(12,), epochs=2, batch_size=64,
+        validation=100, eval_test=False, loss="crossentropy", learning_rate=3e-3,
+    )  # fmt: skip
+    return write_plan(tmp_path / "plans" / "toy.json", "toy", "synthetic_digits", [config])
+
+
+def test_plan_runner_distribution_flag(tmp_path):
+    from lifsg.studies.__main__ import main as cli
+
+    plan = _toy_plan(tmp_path)
+    for bad in (["--distribution", "ring"], ["--distribution", "mirrored", "--workers", "2"]):
+        with pytest.raises(SystemExit):
+            cli(["run", str(plan.path), "--foreground", *bad])
+    assert not plan.runs_dir.exists()  # rejected before any work
+
+
+def test_plan_runner_trains_distributed(tmp_path):
+    """The runner passes its distribution to the harness: the run completes, the chief writes
+    its results and removes its checkpoints (one replica here: the default backend's
+    kind over this process's devices)."""
+    import keras
+
+    from lifsg.studies import runner
+
+    plan = _toy_plan(tmp_path)
+    kind = "data-parallel" if keras.backend.backend() == "jax" else "mirrored"
+    assert runner.work([plan], verbose=0, distribution=kind) == ["a"]
+    stored = json.loads((plan.results_dir / "a.json").read_text())
+    assert [r["epoch"] for r in stored["history"]] == [1, 2]
+    assert (plan.results_dir / "a.keras").is_file() and not (plan.runs_dir / "a").exists()

@@ -32,6 +32,7 @@ import numpy as np
 
 KINDS = ("data-parallel", "mirrored")
 BACKENDS = {"data-parallel": "jax", "mirrored": "tensorflow"}
+_MIRRORED = {}  # device names -> tf.distribute.MirroredStrategy
 
 
 def parse(spec):
@@ -92,7 +93,15 @@ class Distribution:
             if devices is None:
                 devices = [d.name for d in tf.config.list_logical_devices("GPU")]
                 devices = devices or [d.name for d in tf.config.list_logical_devices("CPU")]
-            self.engine = tf.distribute.MirroredStrategy(devices)
+            # Two strategies over the same devices would reuse each other's collective keys
+            # and mix up their all-reduces: one strategy per device set and process.
+            local = tf.DeviceSpec(job="localhost", replica=0, task=0)
+            devices = tuple(
+                local.make_merged_spec(tf.DeviceSpec.from_string(d)).to_string() for d in devices
+            )
+            if devices not in _MIRRORED:
+                _MIRRORED[devices] = tf.distribute.MirroredStrategy(list(devices))
+            self.engine = _MIRRORED[devices]
 
     @property
     def replicas(self):
