@@ -597,7 +597,7 @@ def train(
         Each epoch is then a permutation drawn from (seed, epoch) cut into full global batches
         (the same for any number of devices and processes); only the chief process writes
         ``run_dir`` and ``results_dir``, which every process must see (shared storage) to
-        resume. In a multi-process run each process evaluates all images on its own devices.
+        resume. With "data-parallel" each process evaluates all images on one of its devices.
 
     Returns the results dict (also written as JSON when complete) with the model under "model".
     """
@@ -609,9 +609,9 @@ def train(
 
 @contextlib.contextmanager
 def _evaluation(model, config, dist):
-    """The model to evaluate: ``model``, or in a multi-process run a compiled copy on this
-    process's own devices (every process evaluates all images: no partial global batches)."""
-    if dist is None or dist.processes == 1:
+    """The model to evaluate: ``model`` (MirroredStrategy splits any batch), or for JAX a
+    compiled copy on one device of this process (every process evaluates all images)."""
+    if dist is None or dist.kind == "mirrored":
         yield model
         return
     with dist.local():

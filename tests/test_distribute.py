@@ -9,6 +9,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -47,20 +48,27 @@ def run(tag, distribution, out, epochs=2, max_epochs=None, results=None):
 """
 
 
-def _python(script, *args, env=None, timeout=600):
+def _python(script, *args, env=None):
+    """Start ``script`` in a fresh interpreter; its output goes to a temporary file."""
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": str(ROOT), **(env or {})}
-    return subprocess.Popen(
+    log = tempfile.TemporaryFile("w+")  # noqa: SIM115 (closed by _wait)
+    proc = subprocess.Popen(
         [sys.executable, "-c", script, *map(str, args)],
         env=env,
         cwd=ROOT,
-        stdout=subprocess.PIPE,
+        stdout=log,
         stderr=subprocess.STDOUT,
         text=True,
     )
+    proc.log = log
+    return proc
 
 
-def _wait(proc, timeout=600):
-    out, _ = proc.communicate(timeout=timeout)
+def _wait(proc, timeout=900):
+    proc.wait(timeout=timeout)
+    proc.log.seek(0)
+    out = proc.log.read()
+    proc.log.close()
     assert proc.returncode == 0, out[-4000:]
     return out
 
@@ -113,6 +121,7 @@ def test_distribution_epoch_rows_split_global_batches():
         Fake(2, 0).epoch_rows(50, 7, 0)
 
 
+@pytest.mark.slow
 def test_data_parallel_two_devices_equals_one_device_jax(tmp_path):
     """JAX: the harness on 2 host devices takes the same steps as on 1 device."""
     pytest.importorskip("jax")
@@ -175,9 +184,13 @@ def test_data_parallel_two_processes_equal_one_process_jax(tmp_path):
                 env=env,
             )
         )
-    ref = _python(script, tmp_path, "ref", "data-parallel", env={"KERAS_BACKEND": "jax"})
-    for proc in (*procs, ref):
-        _wait(proc)
+    procs.append(_python(script, tmp_path, "ref", "data-parallel", env={"KERAS_BACKEND": "jax"}))
+    try:
+        for proc in procs:
+            _wait(proc)
+    finally:
+        for proc in procs:
+            proc.kill()
     p0, p1, single = (_weights(tmp_path / f"{t}.npz") for t in ("p0", "p1", "ref"))
     for a, b in zip(p0, p1):
         np.testing.assert_array_equal(a, b)  # one model, replicated on both processes
@@ -227,6 +240,7 @@ for name, weights in [("fused", fit("fused", mirrored)), ("loop", fit("loop", mi
 )
 
 
+@pytest.mark.slow
 def test_mirrored_two_cpus_equals_one_and_runs_fused_tensorflow(tmp_path):
     """TensorFlow: MirroredStrategy on 2 logical CPUs takes the same steps as on one CPU, in the
     harness and with the fused C++ op (which runs there and matches the loop)."""
@@ -263,6 +277,7 @@ def test_plan_runner_distribution_flag(tmp_path):
     assert not plan.runs_dir.exists()  # rejected before any work
 
 
+@pytest.mark.slow
 def test_plan_runner_trains_distributed(tmp_path):
     """The runner passes its distribution to the harness: the run completes, the chief writes
     its results and removes its checkpoints (one replica here: the default backend's

@@ -190,16 +190,16 @@ class Distribution:
 
     @contextlib.contextmanager
     def local(self):
-        """Context without cross-process work: the JAX devices of this process only (for
-        evaluation or a copy of the model on one process); the plain scope otherwise."""
-        if self.processes == 1:
-            with self.scope():
-                yield
-            return
+        """Context on one JAX device of this process, with no cross-device work: for
+        evaluating a copy of the model on any number of images (JAX cannot split a batch that
+        is not a multiple of the devices; every process evaluates all images itself)."""
         import jax
         import keras
 
-        with keras.distribution.DataParallel(devices=jax.local_devices()).scope():
+        one = keras.distribution.DataParallel(
+            devices=jax.local_devices()[:1], auto_shard_dataset=False
+        )
+        with one.scope():
             yield
 
 
