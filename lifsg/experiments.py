@@ -626,10 +626,11 @@ def _train(config, data, run_dir, results_dir, build, verbose, max_epochs, dist)
     run_dir = Path(run_dir)
     if chief:
         run_dir.mkdir(parents=True, exist_ok=True)
-    model, state = _resume_or_build(config, run_dir, build, verbose)
-    if dist is not None:
+    if dist is not None:  # every process must resume from the same checkpoint
         dist.check_batch(config.batch_size)
-        dist.agree(state["epoch"], "the epoch to resume from")
+        folder = latest_checkpoint(run_dir)
+        dist.agree(0 if folder is None else int(folder.name[6:]), "the epoch to resume from")
+    model, state = _resume_or_build(config, run_dir, build, verbose)
     plateau = Plateau(config.lr_patience, config.lr_factor, config.min_lr, **state["plateau"])
     times = state.setdefault("epoch_times_s", [])
 
@@ -703,6 +704,8 @@ def _train(config, data, run_dir, results_dir, build, verbose, max_epochs, dist)
             print(f"[{config.name}] test accuracy {results['test_accuracy']:.4f}", flush=True)
     else:
         results["test_accuracy"] = None
+    if dist is not None:  # return when the chief has written
+        dist.barrier(f"lifsg train {config.name} epoch {state['epoch']}")
     results["model"] = model
     return results
 

@@ -180,6 +180,13 @@ class Distribution:
                 " the same run folder and data)"
             )
 
+    def barrier(self, name):
+        """Wait until every process reaches the barrier ``name`` (no-op for one process)."""
+        if self.processes > 1:
+            from jax.experimental import multihost_utils
+
+            multihost_utils.sync_global_devices(name)
+
     def from_chief(self, value):
         """The chief's integer ``value``, in every process."""
         if self.processes == 1:
