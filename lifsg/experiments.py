@@ -19,6 +19,7 @@ import math
 import os
 import platform
 import shutil
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -674,6 +675,9 @@ def _train(config, data, run_dir, results_dir, build, verbose, max_epochs, dist)
         state["plateau"] = plateau.state()
         if chief:
             save_checkpoint(run_dir, model, state)
+        else:  # Keras's save of a model spread over processes checks with all of them
+            with tempfile.TemporaryDirectory() as scratch:
+                save_checkpoint(scratch, model, state)
         done_this_call += 1
         if verbose:
             print(progress_line(config, row, float(np.median(times))), flush=True)
