@@ -10,6 +10,7 @@ from pathlib import Path
 
 from lifsg.data.synthetic import synthetic_digits
 
+from . import distribute
 from .config import quick_config
 from .plan import claim, lock_path, stored_result
 from .results import evaluate
@@ -37,39 +38,59 @@ def selected(plan, only=None):
     return [r for r in plan.runs if not only or any(fnmatch.fnmatch(r.name, p) for p in only)]
 
 
-def work(plans, only=None, verbose=2, max_runs=None):
+def work(plans, only=None, verbose=2, max_runs=None, distribution=None):
     """Train every unfinished run of ``plans`` (in order) that no other worker holds.
 
     Each run resumes from its newest checkpoint in ``runs_dir/<name>/``; a completed run
     writes its results and its checkpoint folder is removed. ``only``: shell patterns of run
-    names. Returns the names of the runs this call completed.
+    names. ``distribution``: as in :func:`lifsg.studies.training.train` (made here, before any
+    computation, so that the processes of a multi-process run join first); the processes of
+    one distribution form one worker: the chief claims each run and all follow its choice.
+    Returns the names of the runs this call completed.
     """
+    dist = distribute.get(distribution)
+    chief = dist is None or dist.is_chief
     completed = []
     for plan in plans:
         data = None
         for run in selected(plan, only):
             if max_runs is not None and len(completed) >= max_runs:
                 return completed
-            if stored_result(plan, run) is not None:
-                continue
-            lock = claim(plan, run)
-            if lock is None:
-                continue  # another worker trains it
+            lock = _claim(plan, run) if chief else None
+            if not (dist.from_chief(lock is not None) if dist else lock is not None):
+                continue  # done, or another worker trains it
             try:
-                if stored_result(plan, run) is not None:  # finished while we looked
-                    continue
                 data = data if data is not None else load_data(plan)
                 run_dir = plan.runs_dir / run.name
                 result = train(
-                    run.config, data, run_dir, results_dir=plan.results_dir, verbose=verbose
+                    run.config,
+                    data,
+                    run_dir,
+                    results_dir=plan.results_dir,
+                    verbose=verbose,
+                    distribution=dist,
                 )
                 if result["complete"]:
-                    shutil.rmtree(run_dir, ignore_errors=True)
+                    if chief:
+                        shutil.rmtree(run_dir, ignore_errors=True)
                     completed.append(run.name)
             finally:
-                lock_path(plan, run).unlink(missing_ok=True)
-                lock.close()
+                if lock is not None:
+                    lock_path(plan, run).unlink(missing_ok=True)
+                    lock.close()
     return completed
+
+
+def _claim(plan, run):
+    """The held lock of ``run``, or None where it is done or another worker trains it."""
+    if stored_result(plan, run) is not None:
+        return None
+    lock = claim(plan, run)
+    if lock is not None and stored_result(plan, run) is not None:  # finished while we looked
+        lock_path(plan, run).unlink(missing_ok=True)
+        lock.close()
+        return None
+    return lock
 
 
 def quick_plans(plans, folder, keep, dataset, data_dir, results_dir, **scale):

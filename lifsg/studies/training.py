@@ -8,7 +8,9 @@ interruption, continues from the last completed epoch. When the run is complete 
 MNIST, Fashion-MNIST, F5's spike-timing task and Oxford Flowers all train through it.
 """
 
+import contextlib
 import math
+import tempfile
 import time
 from pathlib import Path
 
@@ -17,7 +19,7 @@ import numpy as np
 
 from .checkpoints import CHECKPOINT, latest_checkpoint, read_state, save_checkpoint
 from .models import build_model, compile_model
-from .results import config_key, evaluate, load, versions, write_results
+from .results import config_key, evaluate, load, strip_optimizer, versions, write_results
 
 
 def one_hot(labels, classes):
@@ -135,6 +137,7 @@ def train(
     results_dir=None,
     verbose=1,
     max_epochs=None,
+    distribution=None,
 ):
     """Train ``config`` on ``data``, checkpointing every epoch in ``run_dir``; resume if found.
 
@@ -148,13 +151,45 @@ def train(
         (wall-clock seconds, machine-dependent) when the run completes (None: nowhere).
     verbose: 0 silent, 1 Keras progress bars and a line per epoch, 2 only the lines.
     max_epochs: stop after this many epochs in this call (a later call continues).
+    distribution: None (this process's default device), "data-parallel" (JAX), "mirrored"
+        (TensorFlow) or a :class:`lifsg.studies.distribute.Distribution`: data-parallel
+        training with ``config.batch_size`` the global batch and the learning rate unchanged.
+        Each epoch is then a permutation drawn from (seed, epoch) cut into full global batches
+        (the same for any number of devices and processes); only the chief process writes
+        ``run_dir`` and ``results_dir``, which every process must see (shared storage) to
+        resume. With "data-parallel" each process evaluates all images on one of its devices.
 
     Returns the results dict (also written as JSON when complete) with the model under "model".
     """
+    from .distribute import distribution_scope
+
+    with distribution_scope(distribution) as dist:
+        return _train(config, data, run_dir, results_dir, verbose, max_epochs, dist)
+
+
+@contextlib.contextmanager
+def _evaluation(model, config, dist):
+    """The model to evaluate: ``model`` (MirroredStrategy splits any batch), or for JAX a
+    compiled copy on one device of this process (every process evaluates all images)."""
+    if dist is None or dist.kind == "mirrored":
+        yield model
+        return
+    with dist.local():
+        yield compile_model(strip_optimizer(model), config)
+
+
+def _train(config, data, run_dir, results_dir, verbose, max_epochs, dist):
+    chief = dist is None or dist.is_chief
+    verbose = verbose if chief else 0
     (x_train, t_train), val, (x_test, y_test) = _split(config, data)
     t_test = one_hot(y_test, config.classes)
     run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
+    if chief:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    if dist is not None:  # every process must resume from the same checkpoint
+        dist.check_batch(config.batch_size)
+        folder = latest_checkpoint(run_dir)
+        dist.agree(0 if folder is None else int(folder.name[6:]), "the epoch to resume from")
     model, state = _resume_or_build(config, run_dir, verbose)
     plateau = Plateau(config.lr_patience, config.lr_factor, config.min_lr, **state["plateau"])
     times = state.setdefault("epoch_times_s", [])
@@ -169,27 +204,30 @@ def train(
             keras.utils.set_random_seed(config.seed * 100_003 + epoch)
         lr = _get_lr(model)
         start = time.perf_counter()
+        fit_data, batch_size = (x_train, t_train), config.batch_size
+        if dist is not None:  # this process's rows of the epoch's global batches, in order
+            rows = dist.epoch_rows(len(x_train), batch_size, (config.seed, epoch))
+            fit_data, batch_size = (x_train[rows], t_train[rows]), batch_size // dist.processes
         fit = model.fit(
-            x_train,
-            t_train,
-            batch_size=config.batch_size,
+            *fit_data,
+            batch_size=batch_size,
             epochs=epoch + 1,
             initial_epoch=epoch,
-            shuffle=True,
+            shuffle=dist is None,
             verbose=1 if verbose == 1 else 0,
         )
         row = {"epoch": epoch + 1, "lr": lr}
         row.update({k: float(v[-1]) for k, v in fit.history.items()})
-        if val is not None:
-            res = model.evaluate(
-                *val, batch_size=config.eval_batch_size, verbose=0, return_dict=True
-            )
-            row.update({f"val_{k}": float(v) for k, v in res.items()})
-        if config.eval_test:
-            res = model.evaluate(
-                x_test, t_test, batch_size=config.eval_batch_size, verbose=0, return_dict=True
-            )
-            row.update({f"test_{k}": float(v) for k, v in res.items()})
+        eval_batch = config.eval_batch_size
+        with _evaluation(model, config, dist) as judged:
+            if val is not None:
+                res = judged.evaluate(*val, batch_size=eval_batch, verbose=0, return_dict=True)
+                row.update({f"val_{k}": float(v) for k, v in res.items()})
+            if config.eval_test:
+                res = judged.evaluate(
+                    x_test, t_test, batch_size=eval_batch, verbose=0, return_dict=True
+                )
+                row.update({f"test_{k}": float(v) for k, v in res.items()})
         watched = row[("val_" if val is not None else "") + config.lr_monitor]
         new_lr = plateau.update(-watched if config.lr_monitor == "accuracy" else watched, lr)
         if new_lr != lr:
@@ -198,7 +236,11 @@ def train(
         state["history"].append(row)
         state["epoch"] = epoch + 1
         state["plateau"] = plateau.state()
-        save_checkpoint(run_dir, model, state)
+        if chief:
+            save_checkpoint(run_dir, model, state)
+        else:  # Keras's save of a model spread over processes checks with all of them
+            with tempfile.TemporaryDirectory() as scratch:
+                save_checkpoint(scratch, model, state)
         done_this_call += 1
         if verbose:
             print(progress_line(config, row, float(np.median(times))), flush=True)
@@ -221,14 +263,16 @@ def train(
         "note": config.note,
     }
     if results["complete"]:
-        results["test_accuracy"] = evaluate(model, x_test, y_test, config.eval_batch_size)[
-            "accuracy"
-        ]
-        if results_dir is not None:
-            write_results(results_dir, model, results, times)
-            if verbose:
-                print(f"[{config.name}] test accuracy {results['test_accuracy']:.4f}", flush=True)
+        with _evaluation(model, config, dist) as judged:
+            accuracy = evaluate(judged, x_test, y_test, config.eval_batch_size)["accuracy"]
+            results["test_accuracy"] = accuracy
+            if results_dir is not None and chief:
+                write_results(results_dir, judged, results, times)
+        if results_dir is not None and verbose:
+            print(f"[{config.name}] test accuracy {results['test_accuracy']:.4f}", flush=True)
     else:
         results["test_accuracy"] = None
+    if dist is not None:  # return when the chief has written
+        dist.barrier(f"lifsg train {config.name} epoch {state['epoch']}")
     results["model"] = model
     return results
