@@ -52,7 +52,7 @@ $(VENV)/.docs-installed: requirements-docs.txt $(BIN)/activate
 
 ## Lint (CI runs this; so do the pre-commit hooks, per commit): ruff over the code, tests,
 ## tools, benchmarks and notebooks, and notebooks committed without outputs.
-LINT_PATHS := lifsg tests tools benchmarks notebooks
+LINT_PATHS := lifsg tests tools benchmarks notebooks docs/hooks
 lint: $(BIN)/activate
 	$(BIN)/ruff check $(LINT_PATHS)
 	$(BIN)/ruff format --check $(LINT_PATHS)
