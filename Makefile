@@ -16,6 +16,7 @@ $(BIN)/activate: requirements.txt requirements-dev.txt pyproject.toml
 ## Reproduce every figure and table into figures/ and results/ (paper mode).
 figures: $(BIN)/activate
 	$(BIN)/python -m lifsg.data fetch mnist
+	-$(BIN)/python -m lifsg.data fetch fashion_mnist
 	-$(BIN)/python -m lifsg.data fetch flowers
 	$(BIN)/python tools/run_notebooks.py
 
