@@ -269,7 +269,7 @@ def test_build_uses_a_pinned_setuptools_and_an_spdx_licence():
 def test_lint_covers_code_tests_tools_benchmarks_and_notebooks_and_ci_runs_it():
     makefile = (REPO / "Makefile").read_text()
     paths = re.search(r"^LINT_PATHS := (.*)$", makefile, re.M).group(1).split()
-    assert paths == ["lifsg", "tests", "tools", "benchmarks", "notebooks"]
+    assert paths == ["lifsg", "tests", "tools", "benchmarks", "notebooks", "docs/hooks"]
     lint = re.search(r"^lint:.*?(?=^\S|\Z)", makefile, re.M | re.S).group(0)
     assert "ruff check $(LINT_PATHS)" in lint and "ruff format --check $(LINT_PATHS)" in lint
     ci = (REPO / ".ci" / "run").read_text()
