@@ -4,7 +4,7 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: figures test data lab lint format benchmark clean-venv
+.PHONY: figures test data lab lint format benchmark docs clean-venv
 
 $(BIN)/activate: requirements.txt requirements-dev.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -16,6 +16,7 @@ $(BIN)/activate: requirements.txt requirements-dev.txt pyproject.toml
 ## Reproduce every figure and table into figures/ and results/ (paper mode).
 figures: $(BIN)/activate
 	$(BIN)/python -m lifsg.data fetch mnist
+	-$(BIN)/python -m lifsg.data fetch fashion_mnist
 	-$(BIN)/python -m lifsg.data fetch flowers
 	$(BIN)/python tools/run_notebooks.py
 
@@ -40,9 +41,19 @@ data: $(BIN)/activate
 lab: $(BIN)/activate
 	$(BIN)/jupyter lab --notebook-dir=notebooks $(if $(filter 0,$(shell id -u)),--allow-root)
 
+## Build the documentation site into site/ (strict: a warning fails the build). The notebook
+## pages show the outputs of the tests' QUICK runs kept in build/executed
+## (LIFSG_EXECUTED_NOTEBOOKS=build/executed make test); without them, no outputs (it says so).
+docs: $(BIN)/activate $(VENV)/.docs-installed
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site
+
+$(VENV)/.docs-installed: requirements-docs.txt $(BIN)/activate
+	$(BIN)/python -m pip install --quiet -r requirements-docs.txt
+	touch $@
+
 ## Lint (CI runs this; so do the pre-commit hooks, per commit): ruff over the code, tests,
 ## tools, benchmarks and notebooks, and notebooks committed without outputs.
-LINT_PATHS := lifsg tests tools benchmarks notebooks
+LINT_PATHS := lifsg tests tools benchmarks notebooks docs/hooks
 lint: $(BIN)/activate
 	$(BIN)/ruff check $(LINT_PATHS)
 	$(BIN)/ruff format --check $(LINT_PATHS)

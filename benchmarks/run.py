@@ -24,7 +24,7 @@ Tasks:
 2. ``spike_input``: the same with 0/1 spikes at 5 % density as input, whose gradient is
    computed too (as for a layer fed by a LIF layer): lifsg's event projection against the
    dense one and the Linear-only floor.
-3. ``mnist_epoch``: the original configuration (``lifsg.experiments.RunConfig()`` built by
+3. ``mnist_epoch``: the original configuration (``lifsg.studies.RunConfig()`` built by
    ``build_model``: Poisson 100 steps -> DenseLIF(128) -> LeakyReadout(10), batch 256, Adam,
    MSE) and the dense-only bound with the same encoder: the median training step
    (``train_on_batch``; "epoch" = step x 235) and whole ``fit`` epochs over the 60000

@@ -25,8 +25,10 @@ import tensorflow as tf  # noqa: E402
 from procmem import peak_mib, reset_peak  # noqa: E402
 
 import lifsg  # noqa: E402
-from lifsg import experiments  # noqa: E402
+from lifsg import studies  # noqa: E402
 from lifsg.studies import mnist as mnist_study  # noqa: E402
+from lifsg.studies import models as study_models  # noqa: E402
+from lifsg.studies import training as study_training  # noqa: E402
 
 LEAK = 0.1  # decay 0.9 per step, the same for every framework
 CHUNK = 500  # time_chunk of "lifsg-chunked"
@@ -38,7 +40,7 @@ LAYER_ARGS = {
     "lifsg-dense": {"projection": "dense"},
     "lifsg-chunked": {"time_chunk": CHUNK},
 }
-# MNIST configurations (lifsg.experiments.RunConfig arguments)
+# MNIST configurations (lifsg.studies.RunConfig arguments)
 CONFIGS = {
     "original": {},
     "dense": mnist_study.DENSE,
@@ -151,18 +153,18 @@ def _mnist(n):
 
 
 def mnist_model(impl, config):
-    """The model of a RunConfig (``lifsg.experiments.build_model``), or "dense-only": the same
+    """The model of a RunConfig (``lifsg.studies.build_model``), or "dense-only": the same
     encoder, ``Dense(128, relu)`` per step and ``Dense(10)`` + softmax at the last step (the
     same matmuls, no recurrence: the lower bound). "lifsg-dense" / "lifsg-loop": every lifsg
     layer with ``projection="dense"`` / ``implementation="loop"``."""
     if impl == "dense-only":
         keras.utils.set_random_seed(config.seed)
         inputs = keras.Input(tuple(config.input_shape))
-        spikes = experiments.make_encoder(config)(inputs)
+        spikes = study_models.make_encoder(config)(inputs)
         h = keras.layers.Dense(config.units[0], activation="relu")(spikes)
         out = keras.layers.Dense(config.classes, activation="softmax")(h[:, -1])
         return keras.Model(inputs, out)
-    model = experiments.build_model(config)
+    model = studies.build_model(config)
     for layer in model.layers:
         if impl == "lifsg-dense" and hasattr(layer, "projection"):
             layer.projection = "dense"
@@ -176,16 +178,16 @@ class MnistStep:
     times one ``fit`` epoch over ``epoch_images`` training images."""
 
     def __init__(self, impl, config, batch=None, epoch_images=0):
-        self.config = experiments.RunConfig(**CONFIGS[config])
+        self.config = studies.RunConfig(**CONFIGS[config])
         if batch is not None:
-            self.config = experiments.RunConfig(**{**CONFIGS[config], "batch_size": batch})
+            self.config = studies.RunConfig(**{**CONFIGS[config], "batch_size": batch})
         batch = self.config.batch_size
         images, labels, self.source = _mnist(max(batch, epoch_images))
-        self.x = experiments.prepare_images(images[:batch])
-        self.y = experiments.one_hot(labels[:batch], self.config.classes)
-        self.epoch_x = experiments.prepare_images(images[:epoch_images])
-        self.epoch_y = experiments.one_hot(labels[:epoch_images], self.config.classes)
-        self.model = experiments.compile_model(mnist_model(impl, self.config), self.config)
+        self.x = studies.prepare_images(images[:batch])
+        self.y = study_training.one_hot(labels[:batch], self.config.classes)
+        self.epoch_x = studies.prepare_images(images[:epoch_images])
+        self.epoch_y = study_training.one_hot(labels[:epoch_images], self.config.classes)
+        self.model = study_models.compile_model(mnist_model(impl, self.config), self.config)
         self.model.train_on_batch(self.x, self.y)  # traces the train function
         if epoch_images:
             self.epoch()  # traces fit's function and builds its data pipeline once
@@ -209,10 +211,10 @@ class Encoder:
     step and input, as before (and as on other backends)."""
 
     def __init__(self, impl, batch):
-        config = experiments.RunConfig(batch_size=batch)
+        config = studies.RunConfig(batch_size=batch)
         images, _, self.source = _mnist(batch)
-        x = tf.constant(experiments.prepare_images(images).reshape(batch, -1))
-        encoder = experiments.make_encoder(config)
+        x = tf.constant(studies.prepare_images(images).reshape(batch, -1))
+        encoder = study_models.make_encoder(config)
         encoder.build(x.shape)
         p = x * (config.factor * config.dt)
         seed = keras.random.SeedGenerator(0)

@@ -5,7 +5,7 @@ docs/model.md.
 
 ``import lifsg`` is light: it imports neither Keras nor TensorFlow. The layers
 (``lifsg.LIF``, ``lifsg.DenseLIF``, ...) and every submodule (``lifsg.data``,
-``lifsg.surrogates``, ``lifsg.experiments``, ...) are imported on first attribute access, so
+``lifsg.surrogates``, ``lifsg.studies``, ...) are imported on first attribute access, so
 ``import lifsg.data`` and ``python -m lifsg.data`` need only numpy.
 
 Stored models still load right after ``import lifsg``: Keras resolves the names ``lifsg>LIF``

@@ -132,6 +132,7 @@ class PoissonEncoder(_Encoder):
         self.seed_generator = keras.random.SeedGenerator(seed)
 
     def encode(self, x):
+        """Spikes (batch, steps, features) for intensities ``x`` (batch, features)."""
         p = x * (self.factor * self.dt)
         if events.poisson_supported(p, self.factor * self.dt):
             return events.poisson_spikes(p, self.steps, self.seed_generator)
@@ -179,6 +180,7 @@ class LatencyEncoder(_Encoder):
         return ops.where(above, ops.floor(t), math.inf)
 
     def encode(self, x):
+        """Spikes (batch, steps, features) for intensities ``x`` (batch, features)."""
         t = self.latency(ops.cast(x, "float32"))
         inside = ops.less(t, self.steps)
         index = ops.cast(ops.where(inside, t, 0), "int32")
@@ -201,6 +203,7 @@ class ConstantEncoder(_Encoder):
         self.factor, self.dt = _check_rate(factor, dt, "ConstantEncoder")
 
     def encode(self, x):
+        """Currents (batch, steps, features) for intensities ``x`` (batch, features)."""
         x = x * (self.factor * self.dt)
         return ops.repeat(x[:, None, :], self.steps, axis=1)
 

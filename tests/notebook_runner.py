@@ -4,10 +4,15 @@ runner of tools/notebook_exec.py (per-cell time limit, bounded waits, retry of a
 Each notebook writes its figures and CSVs into a temporary FIG_DIR / RESULTS_DIR, so a quick
 run never touches figures/ or results/. Tests read what it saved from the returned folder.
 A run that stalled (and was retried) or needed a re-poll for a reply is reported as a warning.
+
+With the environment variable LIFSG_EXECUTED_NOTEBOOKS set to a folder, each executed notebook
+is also copied there (``<name>.ipynb``): the documentation site (``make docs``) renders the
+notebooks with these outputs, so they are never executed a second time.
 """
 
 import functools
 import os
+import shutil
 import sys
 import tempfile
 import warnings
@@ -29,8 +34,9 @@ def execute(name):
     """Run ``notebooks/<name>.ipynb`` in QUICK mode; return its output folder.
 
     The folder holds ``figures/`` (FIG_DIR), ``results/`` (RESULTS_DIR) and the executed
-    notebook ``<name>.ipynb``. Raises papermill's PapermillExecutionError on a failing cell,
-    and the runner's CellTimeout / KernelStall.
+    notebook ``<name>.ipynb`` (also copied into LIFSG_EXECUTED_NOTEBOOKS when that is set).
+    Raises papermill's PapermillExecutionError on a failing cell, and the runner's
+    CellTimeout / KernelStall.
     """
     out = _ROOT / name
     (out / "figures").mkdir(parents=True)
@@ -44,6 +50,10 @@ def execute(name):
     )
     if report.stalls or report.late_replies:
         warnings.warn(f"notebook run needed the stall guards: {report}", stacklevel=2)
+    kept = os.environ.get("LIFSG_EXECUTED_NOTEBOOKS")
+    if kept:
+        Path(kept).mkdir(parents=True, exist_ok=True)
+        shutil.copy2(out / f"{name}.ipynb", Path(kept) / f"{name}.ipynb")
     return out
 
 

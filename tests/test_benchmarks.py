@@ -35,7 +35,7 @@ def _run(out, *args):
         return json.load(f), proc
 
 
-@pytest.mark.timeout(300)
+@pytest.mark.slow  # runs benchmarks/run.py in a fresh process
 def test_smoke_lifsg_only(tmp_path):
     rows, proc = _run(tmp_path, "--no-peers")
     for row in rows:
@@ -58,7 +58,7 @@ def test_smoke_lifsg_only(tmp_path):
     assert "Task 1" in proc.stdout and "load average" in proc.stdout.lower()
 
 
-@pytest.mark.timeout(300)
+@pytest.mark.slow  # runs benchmarks/run.py in a fresh process
 def test_refuses_to_write_results_above_the_load_limit(tmp_path):
     cmd = [sys.executable, RUN, "--smoke", "--no-peers", "--tasks", "spike_input"]
     cmd += ["--max-load", "0", "--wait-load", "0", "--out", str(tmp_path)]
@@ -68,6 +68,7 @@ def test_refuses_to_write_results_above_the_load_limit(tmp_path):
     assert not (tmp_path / "results.json").exists()
 
 
+@pytest.mark.slow  # imports the benchmark workers
 def test_timed_functions_return_the_forward_loss():
     """The timed training function returns the loss (and writes every gradient into a
     variable), so TensorFlow cannot prune the forward pass out of what is timed."""
@@ -84,7 +85,7 @@ def test_timed_functions_return_the_forward_loss():
         assert all(np.abs(b.numpy()).sum() > 0 for b in m.buffers[:1])
 
 
-@pytest.mark.timeout(300)
+@pytest.mark.slow  # runs benchmarks/run.py in a fresh process
 def test_smoke_peers(tmp_path):
     if not os.path.exists(PEERS_PYTHON):
         pytest.skip(

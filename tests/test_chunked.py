@@ -62,7 +62,7 @@ def _dense_lif(reset, surrogate):
     )
 
 
-FAST = {("delayed", "flat", "float32", "fused"), ("subtract", "esser", "float64", "loop")}
+FAST = {("delayed", "flat", "float32", "fused")}  # each case takes seconds
 GRID = [
     pytest.param(*case, marks=() if case in FAST else pytest.mark.slow)
     for case in itertools.product(
@@ -78,7 +78,8 @@ def test_dense_lif_in_chunks_equals_whole_sequence(reset, surrogate, dtype, impl
     assert 0.02 < out.mean() < 0.5
 
 
-@pytest.mark.parametrize("chunk", [1, pytest.param(4, marks=pytest.mark.slow), 7, 19])
+@pytest.mark.slow  # seconds per chunk size; the quick run has the DenseLIF case above
+@pytest.mark.parametrize("chunk", [1, 4, 7, 19])
 def test_lif_rank4_potentials_and_chunk_sizes(chunk, rng):
     x = rng.uniform(-0.2, 0.7, (2, 20, 3, 4))  # a leak per channel of the last axis
 
@@ -98,6 +99,7 @@ def test_lif_rank4_potentials_and_chunk_sizes(chunk, rng):
     _compare(potential, x, "float32", chunk)
 
 
+@pytest.mark.slow  # two more chunked runs with gradients
 def test_eager_and_unwatched_input(rng):
     """Eager calls work; without a tape on the input only the weights get gradients."""
     x = rng.uniform(-0.3, 0.9, (2, 17, 6))
@@ -114,7 +116,8 @@ def test_whole_sequence_where_chunks_do_not_apply():
     assert not chunked.applies(tf.zeros((2, 51, 3)), None)
 
 
-def test_time_chunk_validation_and_config(tmp_path, rng):
+def test_time_chunk_validation_and_config():
+    """(Config and .keras round trips of a chunked layer: test_layers.py's check_layer.)"""
     for bad in (0, -3, 2.5, True, "10"):
         with pytest.raises(ValueError, match="time_chunk must be None or a positive integer"):
             lifsg.LIF(time_chunk=bad)
@@ -122,17 +125,9 @@ def test_time_chunk_validation_and_config(tmp_path, rng):
     config = lifsg.DenseLIF(4).get_config()
     assert config.pop("time_chunk") is None
     assert lifsg.DenseLIF.from_config(config).time_chunk is None  # stored models without it
-    inputs = keras.Input((12, 5))
-    hidden = lifsg.DenseLIF(6, time_chunk=5, w_leak=0.1)(inputs)
-    model = keras.Model(inputs, lifsg.LeakyReadout(2)(hidden))
-    x = rng.uniform(0, 1, (3, 12, 5)).astype("float32")
-    path = tmp_path / "chunked.keras"
-    model.save(path)
-    loaded = keras.saving.load_model(path)
-    assert loaded.layers[1].time_chunk == 5
-    np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
 
 
+@pytest.mark.slow  # compiles two training steps
 def test_fit_with_chunks_matches_whole_sequence(rng):
     """One training step of a model with a chunked hidden layer after another trainable layer
     (its input gradient is needed) gives the weights of the whole-sequence model."""

@@ -196,6 +196,7 @@ def _real_dir():
     return Path(os.environ.get("LIFSG_DATA_DIR", REPO_ROOT / "data")) / "fashion_mnist"
 
 
+@pytest.mark.slow  # reads and checks the real files (about 30 MB)
 @pytest.mark.skipif(
     not _real_dir().is_dir(),
     reason="no real Fashion-MNIST in LIFSG_DATA_DIR/fashion_mnist "

@@ -1,9 +1,11 @@
 """Tests of the Oxford Flowers loader on tiny data sets written at test time in the official
 format: JPEGs (Pillow) in a .tgz under jpg/, imagelabels.mat and setid.mat (scipy)."""
 
+import hashlib
 import io
 import tarfile
 import urllib.error
+import urllib.request
 
 import numpy as np
 import pytest
@@ -13,6 +15,7 @@ from scipy import io as sio
 from lifsg.data import DataError, load_flowers
 from lifsg.data import flowers as fl
 from lifsg.data.__main__ import FETCHERS, main
+from lifsg.data.flowers import load as flowers_load
 
 # 4 labels; label 3 and 1 tie on 7 images (label 1 ranks first), label 2 has 5, label 4 has 3.
 COUNTS = {3: 7, 1: 7, 2: 5, 4: 3}
@@ -118,7 +121,7 @@ def test_cache_is_a_plain_npz_under_data_dir_and_is_reused(flowers_dir, monkeypa
     def fail(*args, **kwargs):
         raise AssertionError("the archive was read although the cache exists")
 
-    monkeypatch.setattr(fl, "read_members", fail)
+    monkeypatch.setattr(flowers_load, "read_members", fail)
     again, info_again = _load(flowers_dir)
     assert info_again["cache"] == path
     for a, b in zip(first, again):
@@ -150,7 +153,8 @@ def test_md5_verification(flowers_dir, monkeypatch):
     with pytest.raises(DataError, match=r"102flowers\.tgz: checksum mismatch.*official"):
         _load(flowers_dir, verify=True)
     official = {name: fl.md5_of(flowers_dir / name) for name in fl.FILES}
-    monkeypatch.setattr(fl, "FILES", official)  # pretend the fixture is the official data
+    for name, digest in official.items():  # pretend the fixture is the official data
+        monkeypatch.setitem(fl.FILES, name, digest)
     _load(flowers_dir, verify=True)
 
 
@@ -289,7 +293,7 @@ def test_fetch_offline_prints_what_to_place_where(tmp_path, monkeypatch, capsys)
         calls.append((url, timeout))
         raise urllib.error.URLError("network is unreachable")
 
-    monkeypatch.setattr(fl.urllib.request, "urlopen", offline)
+    monkeypatch.setattr(urllib.request, "urlopen", offline)
     target = tmp_path / "flowers"
     assert main(["fetch", "flowers", "--data-dir", str(target)]) == 1
     err = capsys.readouterr().err
@@ -301,9 +305,8 @@ def test_fetch_offline_prints_what_to_place_where(tmp_path, monkeypatch, capsys)
 
 def test_fetch_downloads_checks_md5_and_keeps_good_files(tmp_path, monkeypatch):
     payloads = {name: f"content of {name}".encode() for name in fl.FILES}
-    monkeypatch.setattr(
-        fl, "FILES", {n: fl.hashlib.md5(p).hexdigest() for n, p in payloads.items()}
-    )
+    for name, payload in payloads.items():
+        monkeypatch.setitem(fl.FILES, name, hashlib.md5(payload).hexdigest())
     target = tmp_path / "flowers"
     target.mkdir()
     (target / "setid.mat").write_bytes(payloads["setid.mat"])  # already there and valid
@@ -314,7 +317,7 @@ def test_fetch_downloads_checks_md5_and_keeps_good_files(tmp_path, monkeypatch):
         requested.append(url.rsplit("/", 1)[1])
         return io.BytesIO(payloads[url.rsplit("/", 1)[1]])
 
-    monkeypatch.setattr(fl.urllib.request, "urlopen", fake_urlopen)
+    monkeypatch.setattr(urllib.request, "urlopen", fake_urlopen)
     assert fl.fetch_flowers(target) == target
     assert sorted(requested) == ["102flowers.tgz", "imagelabels.mat"]
     for name, payload in payloads.items():
@@ -322,7 +325,7 @@ def test_fetch_downloads_checks_md5_and_keeps_good_files(tmp_path, monkeypatch):
 
 
 def test_fetch_rejects_wrong_download(tmp_path, monkeypatch):
-    monkeypatch.setattr(fl.urllib.request, "urlopen", lambda url, timeout: io.BytesIO(b"x"))
+    monkeypatch.setattr(urllib.request, "urlopen", lambda url, timeout: io.BytesIO(b"x"))
     with pytest.raises(DataError, match="could not fetch 102flowers.tgz, imagelabels.mat"):
         fl.fetch_flowers(tmp_path / "flowers")
     assert list((tmp_path / "flowers").iterdir()) == []  # neither files nor temp litter
@@ -363,9 +366,8 @@ def test_unreadable_file_is_a_data_error_naming_it(tmp_path):
 
 def test_fetch_replaces_damaged_file(tmp_path, monkeypatch):
     payloads = {name: f"content of {name}".encode() for name in fl.FILES}
-    monkeypatch.setattr(
-        fl, "FILES", {n: fl.hashlib.md5(p).hexdigest() for n, p in payloads.items()}
-    )
+    for name, payload in payloads.items():
+        monkeypatch.setitem(fl.FILES, name, hashlib.md5(payload).hexdigest())
     target = tmp_path / "flowers"
     target.mkdir()
     for name, payload in payloads.items():
@@ -379,7 +381,7 @@ def test_fetch_replaces_damaged_file(tmp_path, monkeypatch):
         requested.append(url.rsplit("/", 1)[1])
         return io.BytesIO(payloads[requested[-1]])
 
-    monkeypatch.setattr(fl.urllib.request, "urlopen", fake_urlopen)
+    monkeypatch.setattr(urllib.request, "urlopen", fake_urlopen)
     assert main(["fetch", "flowers", "--data-dir", str(target)]) == 0
     assert requested == ["102flowers.tgz"]
     assert (target / "102flowers.tgz").read_bytes() == payloads["102flowers.tgz"]
@@ -397,7 +399,7 @@ def test_download_failing_midway_leaves_old_file_and_no_litter(tmp_path, monkeyp
                 raise TimeoutError("read timed out")
             return super().read(4)
 
-    monkeypatch.setattr(fl.urllib.request, "urlopen", lambda url, timeout: Broken(b"partial"))
+    monkeypatch.setattr(urllib.request, "urlopen", lambda url, timeout: Broken(b"partial"))
     with pytest.raises(DataError, match="could not fetch 102flowers.tgz, imagelabels.mat"):
         fl.fetch_flowers(target)
     assert sorted(p.name for p in target.iterdir()) == ["setid.mat"]

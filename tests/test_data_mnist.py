@@ -182,6 +182,7 @@ def _no_litter(folder):
     return not [p.name for p in folder.iterdir() if p.name.startswith(".") or ".tmp" in p.name]
 
 
+@pytest.mark.slow  # loads the file once per flipped byte
 def test_flipped_bytes_of_npz_are_data_errors_or_harmless(tmp_path):
     arrays = _fixture_arrays(n_train=1, n_test=1)
     folder = tmp_path / "npz"

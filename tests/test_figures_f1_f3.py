@@ -13,6 +13,9 @@ from matplotlib.figure import Figure
 
 from lifsg import phase, reference, surrogates
 from lifsg.figures import lif_unit, operating_modes, output_dirs, phase_diagram, save_figure
+from lifsg.studies import lif_unit as unit
+from lifsg.studies import operating_modes as f2
+from lifsg.studies import phase_diagram as f3
 from lifsg.widgets import dropdown, figure_of, float_slider, interactive_figure
 
 # ---------------------------------------------------------------------------------------------
@@ -119,11 +122,11 @@ def _numpy_derivative(name, beta):
     ],
 )
 def test_simulate_unit_matches_reference(reset, surrogate, kind, target):
-    signal = lif_unit.input_signal(kind, 60, period=3, rate=0.4, seed=3)
+    signal = unit.input_signal(kind, 60, period=3, rate=0.4, seed=3)
     # a threshold exact in float32: the layer rounds a Python-float threshold to float32 in
     # the surrogate's argument (relative error ~1e-8, see the report on lifsg.neuron)
     w_input, w_leak, threshold, beta = 0.55, 0.15, 1.25, 4.0
-    run = lif_unit.simulate_unit(
+    run = unit.simulate_unit(
         signal, w_input, w_leak, threshold, reset, surrogate, beta, target=target
     )
     trace = reference.lif_forward((w_input * signal)[None, :, None], w_leak, threshold, reset)
@@ -138,30 +141,30 @@ def test_simulate_unit_matches_reference(reset, surrogate, kind, target):
 
 
 def test_simulate_unit_targets():
-    signal = lif_unit.input_signal("regular", 40, period=2)
-    run = lif_unit.simulate_unit(signal, 0.6, 0.0, target="second")
+    signal = unit.input_signal("regular", 40, period=2)
+    run = unit.simulate_unit(signal, 0.6, 0.0, target="second")
     assert run.spike_times[:2] == [3, 7]
     assert np.flatnonzero(run.target).tolist() == [7]
-    run = lif_unit.simulate_unit(signal, 0.6, 0.0, target="spikes")
+    run = unit.simulate_unit(signal, 0.6, 0.0, target="spikes")
     np.testing.assert_array_equal(run.target, run.y)
-    silent = lif_unit.simulate_unit(signal, 0.01, 0.5, target="second")
+    silent = unit.simulate_unit(signal, 0.01, 0.5, target="second")
     assert silent.spike_times == [] and not silent.target.any() and not silent.error.any()
     with pytest.raises(ValueError, match="unknown target"):
-        lif_unit.simulate_unit(signal, 0.5, 0.0, target="first")
+        unit.simulate_unit(signal, 0.5, 0.0, target="first")
     with pytest.raises(ValueError, match="unknown reset"):
-        lif_unit.simulate_unit(signal, 0.5, 0.0, reset="soft")
+        unit.simulate_unit(signal, 0.5, 0.0, reset="soft")
 
 
 def test_input_signal():
-    np.testing.assert_array_equal(lif_unit.input_signal("constant", 4), np.ones(4))
-    assert np.flatnonzero(lif_unit.input_signal("regular", 10, period=3)).tolist() == [2, 5, 8]
-    a = lif_unit.input_signal("poisson", 500, rate=0.2, seed=1)
-    np.testing.assert_array_equal(a, lif_unit.input_signal("poisson", 500, rate=0.2, seed=1))
+    np.testing.assert_array_equal(unit.input_signal("constant", 4), np.ones(4))
+    assert np.flatnonzero(unit.input_signal("regular", 10, period=3)).tolist() == [2, 5, 8]
+    a = unit.input_signal("poisson", 500, rate=0.2, seed=1)
+    np.testing.assert_array_equal(a, unit.input_signal("poisson", 500, rate=0.2, seed=1))
     assert 0.1 < a.mean() < 0.3
     with pytest.raises(ValueError, match="unknown input kind"):
-        lif_unit.input_signal("burst", 10)
+        unit.input_signal("burst", 10)
     with pytest.raises(ValueError, match="rate"):
-        lif_unit.input_signal("poisson", 10, rate=2)
+        unit.input_signal("poisson", 10, rate=2)
 
 
 def test_playground_figure_data_is_the_layer_run():
@@ -170,7 +173,7 @@ def test_playground_figure_data_is_the_layer_run():
     )
     assert isinstance(fig, Figure)
     assert {len(v) for v in data.values()} == {30}
-    run = lif_unit.simulate_unit(data["input"], 0.45, 0.2, 1.0, "delayed", "sigmoid", 5.0)
+    run = unit.simulate_unit(data["input"], 0.45, 0.2, 1.0, "delayed", "sigmoid", 5.0)
     np.testing.assert_array_equal(data["V"], run.v)
     np.testing.assert_array_equal(data["error"], run.error)
     np.testing.assert_allclose(data["u"], run.v - 1.0)
@@ -190,14 +193,14 @@ def test_lif_unit_figure():
 
 
 def test_f2_spike_times():
-    times = operating_modes.f2_spike_times()
+    times = f2.f2_spike_times()
     assert times[:14] == [11, 21, 30, 38, 45, 51, 56, 60, 63, 65, 66, 77, 87, 96]
     assert times[-1] == 209 and len(times) == 34
 
 
-@pytest.mark.parametrize(("label", "w_input", "w_leak"), operating_modes.COLUMNS)
+@pytest.mark.parametrize(("label", "w_input", "w_leak"), f2.COLUMNS)
 def test_operating_mode_known_answers(label, w_input, w_leak):
-    mode = operating_modes.operating_mode(w_input, w_leak)
+    mode = f2.operating_mode(w_input, w_leak)
     assert mode.spike_times == [66, 132, 198]
     assert mode.target_time == 132
     times = np.array(mode.input_times)
@@ -207,7 +210,7 @@ def test_operating_mode_known_answers(label, w_input, w_leak):
     assert np.all(mode.error[:67] == 0)
     assert np.all(mode.error[133:] == 0)
     assert np.all(mode.error[np.setdiff1d(np.arange(211), times)] == 0)  # no input, no error
-    summary = operating_modes.summary(mode)
+    summary = f2.summary(mode)
     assert summary["spike_times"] == [66, 132, 198] and summary["target"] == 132
     assert list(summary["error"]) == [str(t) for t in times]
 
@@ -226,7 +229,7 @@ def test_operating_modes_figure_data():
 
 
 def test_operating_mode_with_a_single_spike_targets_it():
-    mode = operating_modes.operating_mode(0.099, 0.0, steps=100)
+    mode = f2.operating_mode(0.099, 0.0, steps=100)
     assert mode.spike_times == [66]
     assert mode.target_time == 66
     assert np.all(mode.error[[11, 66]] == 1.0)
@@ -237,7 +240,7 @@ def test_operating_mode_with_a_single_spike_targets_it():
 
 
 def test_phase_data_equals_lifsg_phase():
-    data = phase_diagram.phase_data(0.05)
+    data = f3.phase_data(0.05)
     values = np.round(np.arange(0, 1.0001, 0.05), 10)
     np.testing.assert_array_equal(data["w_input"], values)
     np.testing.assert_array_equal(data["w_leak"], values)
@@ -251,7 +254,7 @@ def test_phase_data_equals_lifsg_phase():
 
 
 def test_phase_is_exact_on_class_boundaries():
-    grid = phase_diagram.grid(0.01)[1:-1]
+    grid = f3.grid(0.01)[1:-1]
     # many spikes, w_input = w_leak: ln(1 - w) / ln(1 - w) = 1 exactly
     np.testing.assert_array_equal(phase.max_spacing(grid, grid, "many"), np.ones(grid.size))
     # many spikes, (1 - w_leak)**2 = 1 - w_input on the 0.01 grid: 0.9**2 = 0.81, ...
@@ -264,7 +267,7 @@ def test_phase_is_exact_on_class_boundaries():
 
 def test_phase_does_not_hang_on_the_last_bit_of_log(monkeypatch):
     # another machine's log may differ by one ulp (numpy's SIMD log does, per CPU)
-    values = phase_diagram.grid(0.01)
+    values = f3.grid(0.01)
     w, leak = np.meshgrid(values[1:], values)
     expected = {spikes: phase.max_spacing(w, leak, spikes) for spikes in phase.SPIKE_COUNTS}
     log = np.log
@@ -282,18 +285,18 @@ def test_phase_figure_data_and_grid():
     assert [data[f"m_{s}"][row][0] for s in phase.SPIKE_COUNTS] == [3, 7, 8]
     assert np.isinf(data["m_many"][np.isclose(data["w_leak"], 0) & (data["w_input"] > 0)]).all()
     with pytest.raises(ValueError, match="divide 1"):
-        phase_diagram.grid(0.3)
+        f3.grid(0.3)
 
 
 def test_phase_classes_and_labels():
     m = np.array([np.nan, 0, 3, 10, 11, np.inf])
     assert phase_diagram._classes(m, 10).tolist() == [0, 1, 4, 11, 12, 12]
-    labels = [phase_diagram.label(v) for v in m]
+    labels = [f3.label(v) for v in m]
     assert labels == ["impossible", "0", "3", "10", ">10", "unlimited"]
 
 
 def test_spot_values():
-    spots = phase_diagram.spot_values([(0.6, 0.1), (0.4, 0.1), (0.5, 0.3), (0.14, 0.02)])
+    spots = f3.spot_values([(0.6, 0.1), (0.4, 0.1), (0.5, 0.3), (0.14, 0.02)])
     assert [(s["2"], s["3"], s["many"]) for s in spots] == [
         (3, 7, 8),
         ("impossible", 1, 4),
@@ -306,13 +309,13 @@ def test_spot_values():
 def test_layer_max_spacing_matches_reference_simulation(spikes):
     w = np.array([0.3, 0.45, 0.6, 0.6, 0.9, 0.2, 1.0])
     leak = np.array([0.05, 0.1, 0.1, 0.0, 0.5, 0.3, 0.2])
-    got = phase_diagram.layer_max_spacing(w, leak, spikes, many=100)
+    got = f3.layer_max_spacing(w, leak, spikes, many=100)
     want = phase.simulate_max_spacing(w, leak, spikes, many=100)
     np.testing.assert_array_equal(got, want)
 
 
 def test_cross_check_agrees_off_the_boundaries():
-    check = phase_diagram.cross_check(0.25, many=200)
+    check = f3.cross_check(0.25, many=200)
     assert set(check) == {"2", "3", "many"}
     for c in check.values():
         assert c["points"] == 20

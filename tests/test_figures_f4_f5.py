@@ -11,9 +11,12 @@ import numpy as np
 import pytest
 from notebook_runner import REPO, execute
 
-from lifsg import reference, surrogates
-from lifsg.figures import encodings as f4
-from lifsg.figures import surrogate_equivalence as f5
+from lifsg import reference, studies, surrogates
+from lifsg.data.synthetic import TaskConfig, synthetic_digit, temporal_task
+from lifsg.figures import encodings as f4_figures
+from lifsg.figures import surrogate_equivalence as f5_figures
+from lifsg.studies import encodings as f4
+from lifsg.studies import surrogate_equivalence as f5
 
 HAS_MNIST = (REPO / "data" / "mnist" / "mnist.npz").is_file() or any(
     (REPO / "data" / "mnist").glob("t10k-images-idx3-ubyte*")
@@ -29,7 +32,7 @@ def read_csv(path):
 
 
 def test_synthetic_digit_is_an_image_with_grey_edges():
-    img = f4.synthetic_digit()
+    img = synthetic_digit()
     assert img.shape == (28, 28)
     assert img.min() == 0 and img.max() == 1
     grey = (img > 0) & (img < 1)
@@ -38,7 +41,7 @@ def test_synthetic_digit_is_an_image_with_grey_edges():
 
 
 def test_encode_shapes_time_major_after_batch():
-    img = f4.synthetic_digit()
+    img = synthetic_digit()
     coded = f4.encode(img, steps=17)
     for name in f4.ENCODINGS:
         assert coded[name].shape == (1, 17, 784), name
@@ -85,7 +88,7 @@ def test_poisson_counts_match_p_times_steps():
 
 
 def test_poisson_seed_reproducible_and_paper_setting_sparse():
-    img = f4.synthetic_digit()
+    img = synthetic_digit()
     a = f4.encode(img, seed=5)["poisson"]
     b = f4.encode(img, seed=5)["poisson"]
     assert np.array_equal(a, b)
@@ -94,13 +97,13 @@ def test_poisson_seed_reproducible_and_paper_setting_sparse():
 
 
 def test_constant_current_repeats_x_factor_dt():
-    img = f4.synthetic_digit()
+    img = synthetic_digit()
     c = f4.encode(img, steps=7, factor=2.0, dt=0.01)["constant"][0]
     np.testing.assert_allclose(c, np.tile(img.ravel() * 0.02, (7, 1)), rtol=1e-6)
 
 
 def test_spike_summary_agrees_with_the_formulas():
-    img = f4.synthetic_digit()
+    img = synthetic_digit()
     batch = np.stack([img, img[::-1], img[:, ::-1]])
     rows = {r["encoding"]: r for r in f4.spike_summary(batch, steps=100, dt=0.01, seed=1)}
     assert set(rows) == set(f4.ENCODINGS)
@@ -115,8 +118,8 @@ def test_spike_summary_agrees_with_the_formulas():
 
 
 def test_input_encodings_figure_data_are_the_encodings():
-    img = f4.synthetic_digit()
-    fig, data = f4.input_encodings_figure(img, steps=60, label="stand-in", seed=2)
+    img = synthetic_digit()
+    fig, data = f4_figures.input_encodings_figure(img, steps=60, label="stand-in", seed=2)
     assert len(fig.axes) >= 4
     assert fig.axes[0].get_title() == "stand-in"
     coded = f4.encode(img, steps=60, seed=2)
@@ -136,7 +139,7 @@ def test_input_encodings_figure_data_are_the_encodings():
 @pytest.mark.parametrize("name", surrogates.available())
 def test_surrogate_curves_peak_where_peak_says(name):
     u = np.linspace(-1, 1, 2001)  # contains u = 0
-    curve = f5.surrogate_curves([name], beta=8.0, u=u)[name]
+    curve = f5_figures.surrogate_curves([name], beta=8.0, u=u)[name]
     s = surrogates.get(name, beta=8.0)
     assert curve.max() == pytest.approx(s.peak, rel=1e-6)
     assert curve[1000] == pytest.approx(s.peak, rel=1e-6)  # at u = 0
@@ -146,7 +149,7 @@ def test_surrogate_curves_peak_where_peak_says(name):
 
 
 def test_surrogates_figure_covers_all_available():
-    fig, data = f5.surrogates_figure(beta=10.0)
+    fig, data = f5_figures.surrogates_figure(beta=10.0)
     assert set(data["surrogate"]) == set(surrogates.available())
     peaks = {n: p for n, p in zip(data["surrogate"], data["peak"], strict=True)}
     assert peaks["sigmoid"] == pytest.approx(2.5)
@@ -238,7 +241,9 @@ def test_shape_distance():
 
 def test_error_profile_figure_data_and_fits():
     exp = f5.error_profile_experiment(("esser",), 10.0, 0.05, (0.0, 0.2), 30)
-    fig, data = f5.error_profile_figure(("esser",), 10.0, 0.05, (0.0, 0.2), 30, experiment=exp)
+    fig, data = f5_figures.error_profile_figure(
+        ("esser",), 10.0, 0.05, (0.0, 0.2), 30, experiment=exp
+    )
     assert len(fig.axes) == 2 * len(f5.CASES)
     rows = len(f5.CASES) * 30 * (2 + 1 + 1)  # 2 flat leaks, the surrogate, its flat fit
     assert len(data["error"]) == rows
@@ -246,7 +251,7 @@ def test_error_profile_figure_data_and_fits():
     assert fits["loss=spike,design=ramp"]["esser"]["fitted_flat_w_leak"] == pytest.approx(0.05)
     # with a loss on every step, no flat leak reproduces esser's gated profile
     assert fits["loss=all,design=ramp"]["esser"]["shape_distance_at_fit"] > 0.1
-    fig, _ = f5.chosen_profile_figure("superspike", 5.0, 0.3)
+    fig, _ = f5_figures.chosen_profile_figure("superspike", 5.0, 0.3)
     assert len(fig.axes) == 2 * len(f5.CASES)
 
 
@@ -254,8 +259,8 @@ def test_error_profile_figure_data_and_fits():
 
 
 def test_temporal_task_carries_class_only_in_timing():
-    task = f5.TaskConfig(noise=0.0, drop=0.0, jitter=0)
-    x, y = f5.temporal_task(400, task, seed=0)
+    task = TaskConfig(noise=0.0, drop=0.0, jitter=0)
+    x, y = temporal_task(400, task, seed=0)
     assert x.shape == (400, task.steps, task.channels) and x.dtype == np.float32
     assert set(np.unique(y)) == set(range(task.classes))
     counts = x.sum(axis=1)
@@ -267,22 +272,71 @@ def test_temporal_task_carries_class_only_in_timing():
         assert times.max() < int(task.steps * task.window)
     templates = np.array([first[y == k][0] for k in range(task.classes)])
     assert len({tuple(t) for t in templates}) == task.classes
-    x2, y2 = f5.temporal_task(400, task, seed=0)
+    x2, y2 = temporal_task(400, task, seed=0)
     assert np.array_equal(x, x2) and np.array_equal(y, y2)
-    noisy, labels = f5.temporal_task(2000, f5.TaskConfig(), seed=1)
+    noisy, labels = temporal_task(2000, TaskConfig(), seed=1)
     per_class = [noisy[labels == k].sum(axis=(1, 2)).mean() for k in range(5)]
     assert max(per_class) - min(per_class) < 1.0  # spike counts do not tell the class
 
 
-def test_build_model_fixes_the_leak_and_sets_the_surrogate():
-    config = f5.RunConfig("esser", 0.15, 4.0)
-    model = f5.build_model(config, hidden=6)
-    hidden = model.get_layer("hidden")
-    assert not hidden.w_leak.trainable
+def test_run_config_fixes_the_leaks_and_sets_the_surrogate():
+    config = f5.run_config("esser", 0.15, 4.0, settings=f5.TrainSettings(hidden=6))
+    model = studies.build_model(config)
+    hidden = model.get_layer("dense_lif_0")
+    assert hidden.units == 6 and not hidden.w_leak.trainable
     np.testing.assert_allclose(hidden.w_leak.numpy(), 0.15)
     assert hidden.surrogate == surrogates.get("esser", beta=4.0)
-    assert model.output_shape == (None, f5.TaskConfig().classes)
-    assert f5.RunConfig("flat", 0.1).label == "flat, w_leak 0.1"
+    readout = model.get_layer("readout")
+    assert not readout.w_leak.trainable
+    np.testing.assert_array_equal(readout.w_leak.numpy(), 0.0)
+    assert model.input_shape == (None, TaskConfig().steps, TaskConfig().channels)
+    assert model.output_shape == (None, TaskConfig().classes)
+    assert f5.label(f5.run_config("flat", 0.1)) == "flat, w_leak 0.1"
+    assert f5.label(config) == "esser (beta 4), w_leak 0.15"
+
+
+def test_train_runs_repeat_plain_fit_through_the_harness():
+    """The harness (per-epoch fit, checkpoints, evaluations between epochs) gives F5's runs the
+    numbers of one plain ``model.fit`` over all epochs with validation data."""
+    import keras
+
+    import lifsg
+
+    settings = f5.TrainSettings(
+        n_train=64, n_val=32, n_test=32, epochs=2, batch_size=16, hidden=8, seeds=(3,)
+    )
+    config = f5.run_config("superspike", 0.1, settings=settings, seed=3)
+    (run,) = f5.train_runs([config], settings)
+    (x, y), (x_te, y_te) = f5.task_data(settings)
+    task = TaskConfig()
+    keras.utils.set_random_seed(3)
+    inputs = keras.Input((task.steps, task.channels))
+    hidden = lifsg.DenseLIF(
+        8, w_leak=0.1, trainable_leak=False, surrogate=surrogates.get("superspike", beta=10.0)
+    )(inputs)
+    outputs = lifsg.LeakyReadout(
+        task.classes, w_leak=0.0, trainable_leak=False, activation="softmax"
+    )(hidden)
+    model = keras.Model(inputs, outputs)
+    model.compile(
+        keras.optimizers.Adam(settings.learning_rate),
+        "sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
+    fit = model.fit(
+        x[:64],
+        y[:64],
+        batch_size=16,
+        epochs=2,
+        validation_data=(x[64:], y[64:]),
+        shuffle=True,
+        verbose=0,
+    )
+    test_loss, test_accuracy = model.evaluate(x_te, y_te, batch_size=16, verbose=0)
+    for key in ("loss", "accuracy", "val_loss", "val_accuracy"):
+        np.testing.assert_allclose(run["history"][key], fit.history[key], rtol=1e-6)
+    assert run["test_loss"] == pytest.approx(test_loss, rel=1e-6)
+    assert run["test_accuracy"] == pytest.approx(test_accuracy)
 
 
 def _fake_runs():
@@ -292,7 +346,7 @@ def _fake_runs():
             val = [1.5, 1.0 - acc / 2 + 0.01 * seed]
             runs.append(
                 {
-                    "label": f5.RunConfig(sur, w).label,
+                    "label": f5.label(f5.run_config(sur, w)),
                     "surrogate": sur,
                     "beta": None if sur == "flat" else 10.0,
                     "w_leak": w,
@@ -322,7 +376,7 @@ def test_summary_tuning_and_comparison():
     assert cmp["superspike (beta 10), w_leak 0.05"]["test_accuracy_difference"] == pytest.approx(
         -0.02
     )
-    fig, data = f5.learning_curves_figure(runs, highlight=tuned)
+    fig, data = f5_figures.learning_curves_figure(runs, highlight=tuned)
     assert len(data["epoch"]) == len(runs) * 2
     text = f5.findings({}, summary, tuned)
     assert "tuned flat = flat, w_leak 0.1" in text and "superspike" in text
@@ -331,6 +385,7 @@ def test_summary_tuning_and_comparison():
 # ------------------------------------------------------------------------------ notebooks
 
 
+@pytest.mark.slow  # a notebook execution
 def test_notebook_04_saves_f4():
     out = execute("04_input_encodings")
     for ext in ("png", "pdf", "csv"):
@@ -411,6 +466,7 @@ def _wall_clock_keys(value, path="$"):
     return found
 
 
+@pytest.mark.slow  # a notebook execution
 def test_notebook_05_saves_f5():
     out = execute("05_surrogate_equivalence")
     results = json.loads((out / "results" / "f5_surrogate_equivalence.json").read_text())

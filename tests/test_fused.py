@@ -47,7 +47,9 @@ LAYERS["readout"] = lambda dtype, implementation: lifsg.LeakyReadout(
 )
 
 
-@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize(  # float64 in the slow run (seconds per case)
+    "dtype", ["float32", pytest.param("float64", marks=pytest.mark.slow)]
+)
 @pytest.mark.parametrize("name", sorted(LAYERS))
 def test_fused_equals_loop(name, dtype, rng):
     x = rng.uniform(-0.2, 0.9, (3, 30, 2, 4))  # rank 4: a leak per channel of the last axis
@@ -78,6 +80,7 @@ def test_auto_uses_the_fused_kernel_on_cpu():
     assert not _uses_fused_op(lifsg.LIF(dtype="float16"), (2, 5, 3))  # no float16 kernel
 
 
+@pytest.mark.slow  # traces three graphs
 def test_auto_avoids_the_fused_op_where_an_accelerator_would_run_it(monkeypatch):
     """Where TensorFlow sees a GPU and no device scope is set, its placer would put the ops on
     the GPU, which the fused op (CPU kernels only) cannot run on: "auto" takes the loop there.

@@ -1,32 +1,67 @@
-"""Keras behaviour of the layers: shapes, gradients, saving, dtype policies, bad input."""
-
-import json
+"""The layers: :func:`layer_check.check_layer` for each configuration (shapes, config, saving,
+dtype policies, gradients, a training step), then what is specific to them, and bad input."""
 
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from layer_check import check_layer
 
 import lifsg
+from lifsg import LIF, DenseLIF, LeakyReadout, fused, surrogates
 
-LAYERS = {
-    "LIF": lambda: lifsg.LIF(surrogate="superspike", reset="subtract", w_leak=0.2),
-    "LIF-trainable-threshold": lambda: lifsg.LIF(trainable_threshold=True, threshold=0.7),
-    "DenseLIF": lambda: lifsg.DenseLIF(5, surrogate=lifsg.surrogates.get("esser", beta=4.0)),
-    "LeakyReadout": lambda: lifsg.LeakyReadout(3, reduce="mean", activation="softmax"),
-    "LeakyReadout-seq": lambda: lifsg.LeakyReadout(reduce=None, w_leak=[0.1, 0.2, 0.3, 0.4]),
-    "DenseLIF-loop": lambda: lifsg.DenseLIF(np.int64(3), implementation="loop"),
+FUSED = pytest.mark.skipif(
+    not fused.available(), reason=f"fused kernel unavailable: {fused.unavailable_reason()}"
+)
+NO_16_BIT = {"mixed_float16": (ValueError, "float32/float64")}  # the fused kernel's dtypes
+X = (3, 7, 4)  # input (batch, time, features)
+CASES = {  # name: (class, arguments, input shape, output shape)
+    "LIF": (LIF, dict(surrogate="superspike", reset="subtract", w_leak=0.2), X, X),
+    "LIF-trainable-threshold": (
+        LIF,
+        dict(trainable_threshold=True, threshold=0.7, surrogate="sigmoid"),
+        X,
+        X,
+    ),
+    "LIF-potential": (LIF, dict(return_potential=True, reset="zero"), X, X),
+    "LIF-conv": (LIF, dict(w_leak=[0.0, 0.5, 1.0]), (2, 6, 5, 5, 3), (2, 6, 5, 5, 3)),
+    "LIF-chunked": (LIF, dict(time_chunk=3, trainable_threshold=True), X, X),
+    "DenseLIF": (
+        DenseLIF,
+        dict(units=5, surrogate=surrogates.get("esser", beta=4.0)),
+        X,
+        (3, 7, 5),
+    ),
+    "DenseLIF-loop": (DenseLIF, dict(units=np.int64(3), implementation="loop"), X, (3, 7, 3)),
+    "DenseLIF-events": (DenseLIF, dict(units=6, projection="events"), X, (3, 7, 6)),
+    "LeakyReadout": (LeakyReadout, dict(units=3, reduce="mean", activation="softmax"), X, (3, 3)),
+    "LeakyReadout-last": (LeakyReadout, dict(units=2, w_leak=0.3), X, (3, 2)),
+    "LeakyReadout-seq": (LeakyReadout, dict(reduce=None, w_leak=[0.1, 0.2, 0.3, 0.4]), X, X),
 }
 
 
-@pytest.mark.parametrize("name", sorted(LAYERS))
-def test_config_round_trip(name):
-    layer = LAYERS[name]()
-    layer.build((None, 7, 4))
-    config = layer.get_config()
-    clone = type(layer).from_config(config)
-    assert clone.get_config() == config
-    json.dumps(config)  # plain Python types only (NumPy integers converted)
+# One configuration per class in the quick run (each check takes seconds); the others are slow.
+FAST = {"LIF-trainable-threshold", "DenseLIF", "LeakyReadout"}
+
+
+@pytest.mark.parametrize(
+    "name", [pytest.param(n, marks=() if n in FAST else pytest.mark.slow) for n in sorted(CASES)]
+)
+def test_layer_check(name, tmp_path):
+    cls, kwargs, input_shape, output_shape = CASES[name]
+    check_layer(cls, kwargs, input_shape, output_shape, tmp_path=tmp_path)
+
+
+@FUSED
+@pytest.mark.slow  # "auto" runs the fused kernel in the quick checks (float32, float64)
+@pytest.mark.parametrize(
+    "cls, kwargs, out",
+    [(LIF, {}, X), (DenseLIF, {"units": 4}, X), (LeakyReadout, {}, (3, 4))],
+)
+def test_layer_check_fused(cls, kwargs, out, tmp_path):
+    """The fused kernel refuses the 16-bit policies with a clear error."""
+    kwargs = dict(kwargs, implementation="fused")
+    check_layer(cls, kwargs, X, out, unsupported=NO_16_BIT, tmp_path=tmp_path)
 
 
 def test_configs_without_implementation_load_as_auto():
@@ -44,18 +79,7 @@ def test_implementation_per_layer():
         lifsg.DenseLIF(3, implementation="cuda")
 
 
-@pytest.mark.parametrize("name", sorted(LAYERS))
-def test_keras_file_round_trip(name, tmp_path, rng):
-    inputs = keras.Input((7, 4))
-    model = keras.Model(inputs, LAYERS[name]()(inputs))
-    x = rng.uniform(0, 1, (3, 7, 4)).astype("float32")
-    path = tmp_path / "m.keras"
-    model.save(path)
-    loaded = keras.models.load_model(path)
-    np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
-    assert type(loaded.layers[-1]) is type(model.layers[-1])
-
-
+@pytest.mark.slow  # compiles and fits a model: the quick checks train one step eagerly
 def test_model_in_a_few_lines(tmp_path, rng):
     """The issue's example: encoder -> DenseLIF -> read-out, fit, save, load."""
     model = keras.Sequential(
@@ -75,20 +99,6 @@ def test_model_in_a_few_lines(tmp_path, rng):
     loaded = keras.models.load_model(tmp_path / "m.keras")
     # The Poisson seed generator state is saved with the weights: the next draw is identical.
     np.testing.assert_array_equal(loaded.predict(x[:8], verbose=0), model.predict(x[:8], verbose=0))
-
-
-def test_gradients_reach_every_weight(rng):
-    keras.utils.set_random_seed(0)  # some initialisations leave a unit silent at every step
-    layer = lifsg.DenseLIF(6, trainable_threshold=True, surrogate="sigmoid")
-    readout = lifsg.LeakyReadout(2)
-    x = tf.constant(rng.uniform(0, 1, (4, 12, 5)).astype("float32"))
-    with tf.GradientTape() as tape:
-        loss = tf.reduce_sum(readout(layer(x)))
-    weights = layer.trainable_weights + readout.trainable_weights
-    names = sorted(w.path.split("/")[-1] for w in weights)
-    assert names == ["bias", "bias", "kernel", "kernel", "threshold", "w_leak", "w_leak"]
-    for w, g in zip(weights, tape.gradient(loss, weights)):
-        assert g is not None and np.any(g.numpy() != 0), w.path
 
 
 def test_convolutional_input_has_a_leak_per_channel(rng):
@@ -162,24 +172,7 @@ def test_numpy_numbers_are_accepted():
     assert lifsg.LeakyReadout(np.int32(2))(np.zeros((1, 3, 5), "float32")).shape == (1, 2)
 
 
-def test_eager_and_graph_agree(rng):
-    layer = lifsg.DenseLIF(8, surrogate="esser")
-    x = tf.constant(rng.uniform(0, 1, (3, 20, 4)).astype("float32"))
-
-    def run(x):
-        with tf.GradientTape() as tape:
-            tape.watch(x)
-            y = layer(x)
-            loss = tf.reduce_sum(y * tf.range(20, dtype=y.dtype)[None, :, None])
-        return y, tape.gradient(loss, [x, layer.kernel, layer.w_leak])
-
-    eager = run(x)
-    graph = tf.function(run)(x)
-    np.testing.assert_array_equal(eager[0].numpy(), graph[0].numpy())
-    for a, b in zip(eager[1], graph[1]):
-        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-6, atol=1e-7)
-
-
+@pytest.mark.slow  # compiles and fits; check_layer runs each layer under the policies quickly
 @pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])
 def test_dtype_policies(policy, rng):
     previous = keras.config.dtype_policy()
@@ -247,7 +240,7 @@ def test_non_float_input_is_a_clear_error(dtype):
             layer(np.zeros((2, 3, 4), dtype))
 
 
-@pytest.mark.parametrize("implementation", ["auto", "loop"])
+@pytest.mark.parametrize("implementation", ["auto", pytest.param("loop", marks=pytest.mark.slow)])
 def test_time_axis_known_only_at_run_time(implementation, rng):
     """Same values and gradients as with a static time axis; an empty one gives an empty
     output."""

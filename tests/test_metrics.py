@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 
 import lifsg
-from lifsg import experiments, metrics
+from lifsg import metrics, studies
+from lifsg.data.synthetic import synthetic_digits
 
 ON = 1.5
 
@@ -205,8 +206,8 @@ def test_spike_trains(currents):
 )
 def test_models_of_build_model(config):
     """Every spiking layer gets a row whose numbers agree with its recorded spike trains."""
-    model = experiments.build_model(experiments.RunConfig(**config))
-    images = experiments.prepare_images(experiments.synthetic_digits(5)[0])
+    model = studies.build_model(studies.RunConfig(**config))
+    images = studies.prepare_images(synthetic_digits(5)[0])
     rows = metrics.activity(model, images, batch_size=2)
     names = [layer.name for layer in metrics.spiking_layers(model)]
     assert [r["layer"] for r in rows] == names

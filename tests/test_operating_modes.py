@@ -6,7 +6,7 @@ import pytest
 import tensorflow as tf
 
 import lifsg
-from lifsg.figures.operating_modes import f2_spike_times
+from lifsg.studies.operating_modes import f2_spike_times
 
 MODES = {"integrator": (0.099, 0.0), "mixed": (0.14, 0.02), "coincidence": (0.5, 0.3)}
 

@@ -102,6 +102,7 @@ def test_data_cli_starts_without_tensorflow():
     assert not [line for line in out.stderr.splitlines() if not line.startswith("import time")]
 
 
+@pytest.mark.slow  # a fresh process that imports TensorFlow and every core module
 def test_stored_model_loads_after_import_lifsg_without_the_extras():
     """The README's promise in a fresh process, with every notebook extra made unimportable:
     `import lifsg`, then Keras, then a stored model; then every core module imports."""
@@ -131,7 +132,9 @@ print(json.dumps({{"lif": lif, "shape": list(y.shape), "finite": bool(np.isfinit
     out = json.loads(_python(code))
     assert {"LIF", "LeakyReadout"} <= set(out["lif"])
     assert out["shape"] == [2, 10] and out["finite"]
-    assert {"lifsg.layers", "lifsg.data", "lifsg.experiments", "lifsg.studies"} <= set(out["core"])
+    assert {"lifsg.layers", "lifsg.data", "lifsg.studies", "lifsg.studies.training"} <= set(
+        out["core"]
+    )
     assert out["extras"] == []
 
 
@@ -266,7 +269,7 @@ def test_build_uses_a_pinned_setuptools_and_an_spdx_licence():
 def test_lint_covers_code_tests_tools_benchmarks_and_notebooks_and_ci_runs_it():
     makefile = (REPO / "Makefile").read_text()
     paths = re.search(r"^LINT_PATHS := (.*)$", makefile, re.M).group(1).split()
-    assert paths == ["lifsg", "tests", "tools", "benchmarks", "notebooks"]
+    assert paths == ["lifsg", "tests", "tools", "benchmarks", "notebooks", "docs/hooks"]
     lint = re.search(r"^lint:.*?(?=^\S|\Z)", makefile, re.M | re.S).group(0)
     assert "ruff check $(LINT_PATHS)" in lint and "ruff format --check $(LINT_PATHS)" in lint
     ci = (REPO / ".ci" / "run").read_text()

@@ -34,3 +34,9 @@ def test_ci_runs_the_readme_test_command():
     readme = (REPO / "README.md").read_text()
     assert "make test" in readme and "make figures" in readme
     assert "make test" in (REPO / ".ci" / "run").read_text()
+
+
+def test_no_module_of_the_package_exceeds_500_lines():
+    sizes = {p: len(p.read_text().splitlines()) for p in (REPO / "lifsg").rglob("*.py")}
+    assert len(sizes) > 20
+    assert not {str(p.relative_to(REPO)): n for p, n in sizes.items() if n > 500}

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from lifsg import experiments as E
 from lifsg import studies
 from lifsg.studies import fashion_mnist, mnist
 from lifsg.studies.__main__ import main as cli
@@ -17,7 +16,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def tiny(name, **changes):
-    config = E.RunConfig(
+    config = studies.RunConfig(
         name=name,
         encoding="constant",
         steps=3,
@@ -69,9 +68,12 @@ def test_bad_plans_are_rejected_with_the_file_named(plan, edit, message):
         studies.load_plan(plan.path)
 
 
+@pytest.mark.slow  # trains, resumes (35-145 s here)
 def test_work_trains_resumes_and_cleans_up(plan):
     a = plan.run("a")
-    E.train(a.config, studies.runner.load_data(plan), plan.runs_dir / "a", verbose=0, max_epochs=1)
+    studies.train(
+        a.config, studies.runner.load_data(plan), plan.runs_dir / "a", verbose=0, max_epochs=1
+    )
     assert studies.run_state(plan, a)["state"] == "partial"
     assert studies.run_state(plan, a)["epoch"] == 1
     assert studies.run_state(plan, plan.run("b"))["state"] == "pending"
@@ -88,6 +90,7 @@ def test_work_trains_resumes_and_cleans_up(plan):
     assert studies.work([plan], verbose=0) == []  # nothing left
 
 
+@pytest.mark.slow  # trains (35-145 s here)
 def test_a_stored_result_of_another_config_does_not_count(plan):
     studies.work([plan], only=["a"], verbose=0)
     longer = studies.write_plan(
@@ -97,6 +100,7 @@ def test_a_stored_result_of_another_config_does_not_count(plan):
     assert studies.run_state(longer, longer.run("b"))["state"] == "pending"
 
 
+@pytest.mark.slow  # trains (35-145 s here)
 def test_a_claimed_run_is_skipped_by_other_workers(plan):
     lock = claim(plan, plan.run("a"))
     try:
@@ -108,6 +112,7 @@ def test_a_claimed_run_is_skipped_by_other_workers(plan):
     assert studies.work([plan], verbose=0) == ["a"]
 
 
+@pytest.mark.slow  # trains through the CLI (35-145 s here)
 def test_cli_status_and_foreground_run(plan, capsys):
     assert cli(["status", str(plan.path)]) == 0
     out = capsys.readouterr().out
@@ -120,6 +125,7 @@ def test_cli_status_and_foreground_run(plan, capsys):
     assert cli(["status", str(plan.path.with_name("missing.json"))]) == 2
 
 
+@pytest.mark.slow  # a background worker process (35-145 s here)
 def test_cli_run_starts_a_background_worker_that_logs_progress(plan, tmp_path):
     logs = tmp_path / "logs"
     out = subprocess.run(

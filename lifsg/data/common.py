@@ -36,4 +36,5 @@ def atomic_write(target, write):
 
 
 def log(message):
+    """Print a progress message of the loaders to stderr."""
     print(f"[lifsg.data] {message}", file=sys.stderr, flush=True)

@@ -1,9 +1,11 @@
 """Figures of Gerum & Schilling (2021): one module per paper item.
 
-Each module holds pure functions: data functions returning arrays (computed with the real
-:mod:`lifsg` layers or :mod:`lifsg.reference`) and figure functions returning
-``(matplotlib.figure.Figure, data)``, where ``data`` is a dict of equal-length columns of what
-is plotted. Notebooks call them once with the paper's values, save the result with
+Each module draws: figure functions returning ``(matplotlib.figure.Figure, data)``, where
+``data`` is a dict of equal-length columns of what is plotted. The simulations, training runs
+and analyses behind them are in :mod:`lifsg.studies`, one module per paper item (F1
+``lif_unit``, F2 ``operating_modes``, F3 ``phase_diagram``, F4 ``encodings``, F5
+``surrogate_equivalence``, F6 ``mnist``, F7 ``flowers``); F6 and F7 tables are read from the
+stored results. Notebooks call them once with the paper's values, save the result with
 :func:`save_figure` into the folders of :func:`output_dirs` and wire sliders
 (:mod:`lifsg.widgets`) to the same functions.
 

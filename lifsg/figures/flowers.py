@@ -1,20 +1,6 @@
-"""F7, Oxford 102 Flowers: a hybrid convolutional + LIF network against the same network with ReLU.
-
-The runs use :mod:`lifsg.experiments` unchanged (its :func:`~lifsg.experiments.train` with
-per-epoch checkpoints, resume and results JSON); this module adds what the F7 comparison needs
-on top of it:
-
-- :func:`paired_runs`: one LIF and one ReLU :class:`~lifsg.experiments.RunConfig` per seed,
-  told apart by ``config.extra["nonlinearity"]``;
-- :func:`build_model`: the ``build`` function to pass to ``train``: the hybrid network of
-  :func:`lifsg.experiments.build_model` (Conv2D + LIF blocks, LeakyReadout), and for "relu" the
-  very same graph with every LIF replaced by a ReLU (DenseLIF by Dense + ReLU) and the same
-  initial weights;
-- the figure functions: :func:`learning_curves_figure` and :func:`results_table_figure`, each
-  returning ``(Figure, data)`` for :func:`lifsg.figures.save_figure`.
-
-The paper's exact architecture and numbers for F7 are unknown (docs/model.md, F7); the network is
-our own design and no number of the paper is quoted.
+"""F7, Oxford 102 Flowers, the drawings: the data, the learning curves and the results table of
+the LIF network and its ReLU twin (runs: :mod:`lifsg.studies.flowers`). Each function returns
+``(Figure, data)`` for :func:`lifsg.figures.save_figure`.
 """
 
 import json
@@ -24,67 +10,10 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-NONLINEARITIES = ("lif", "relu")
+from lifsg.studies.config import NONLINEARITIES, RunConfig
+
 LABELS = {"lif": "Conv + LIF (flat surrogate)", "relu": "Conv + ReLU (non-spiking)"}
 COLOURS = {"lif": "tab:blue", "relu": "tab:orange"}
-
-
-def nonlinearity(config):
-    """``"lif"`` or ``"relu"`` from ``config.extra`` (default ``"lif"``)."""
-    value = config.extra.get("nonlinearity", "lif")
-    if value not in NONLINEARITIES:
-        raise ValueError(f"unknown nonlinearity {value!r}; valid: {', '.join(NONLINEARITIES)}")
-    return value
-
-
-def paired_runs(base, seeds, prefix="flowers"):
-    """For each seed, a LIF and a ReLU config: ``<prefix>_<lif|relu>_s<seed>``."""
-    return [
-        base.replace(
-            name=f"{prefix}_{nl}_s{seed}",
-            seed=int(seed),
-            extra={**base.extra, "nonlinearity": nl},
-        )
-        for seed in seeds
-        for nl in NONLINEARITIES
-    ]
-
-
-def build_model(config):
-    """``train``'s build function: the hybrid LIF network, or its ReLU twin for "relu"."""
-    from lifsg import experiments
-
-    model = experiments.build_model(config)
-    return model if nonlinearity(config) == "lif" else relu_variant(model)
-
-
-def relu_variant(model):
-    """The same functional model with each LIF replaced by ReLU and each DenseLIF by Dense +
-    ReLU; all other layers are cloned and every weight they share is copied (same start)."""
-    import keras
-
-    from lifsg.layers import LIF, DenseLIF
-
-    def swap(layer):
-        name = layer.name.replace("lif", "relu")
-        if isinstance(layer, DenseLIF):
-            dense = keras.layers.Dense(layer.units, use_bias=layer.use_bias, name=f"{name}_dense")
-            return keras.Sequential([dense, keras.layers.ReLU(name=f"{name}_act")], name=name)
-        if isinstance(layer, LIF):
-            return keras.layers.ReLU(name=name)
-        return layer.__class__.from_config(layer.get_config())
-
-    twin = keras.models.clone_model(model, clone_function=swap)
-    for layer in model.layers:
-        if not layer.weights:
-            continue
-        if isinstance(layer, DenseLIF):
-            dense = twin.get_layer(layer.name.replace("lif", "relu")).layers[0]
-            weights = [layer.kernel] + ([layer.bias] if layer.use_bias else [])
-            dense.set_weights([keras.ops.convert_to_numpy(w) for w in weights])
-        elif not isinstance(layer, LIF):
-            twin.get_layer(layer.name).set_weights(layer.get_weights())
-    return twin
 
 
 def samples_figure(images, labels, image_ids, class_labels, per_class=4, label=""):
@@ -131,7 +60,7 @@ def load_results(results_dir, configs):
 
 
 def _nl(result):
-    return result["config"].get("extra", {}).get("nonlinearity", "lif")
+    return RunConfig.from_dict(result["config"]).nonlinearity
 
 
 def curve_rows(results):
@@ -157,7 +86,7 @@ def curve_rows(results):
 def learning_curves_figure(results, label=""):
     """Accuracy and loss per epoch, train (dashed) and test (solid), LIF vs ReLU, per seed.
 
-    results: dicts as returned by :func:`lifsg.experiments.train` or stored in its JSON.
+    results: dicts as returned by :func:`lifsg.studies.train` or stored in its JSON.
     label: what the data is (shown in the title, e.g. that a synthetic fixture was used).
     Returns ``(Figure, rows)``.
     """

@@ -1,6 +1,6 @@
 """F6: MNIST results: learning curves and the results table, from the stored run JSON files.
 
-Each run of :func:`lifsg.experiments.train` writes ``<name>.json`` (config, per-epoch history,
+Each run of :func:`lifsg.studies.train` writes ``<name>.json`` (config, per-epoch history,
 test accuracy). Runs that differ only in the seed (``<group>_s<seed>``) form one table row with
 mean and standard deviation. Published small-SNN figures are listed beside ours for
 orientation, clearly marked as other papers' numbers.
@@ -116,6 +116,7 @@ def network(config):
 
 
 def encoding_label(config):
+    """Short description of a config's encoding, e.g. ``Poisson p<=0.005/step``."""
     enc = config["encoding"]
     if enc == "poisson":
         p = config["factor"] * config["dt"]
@@ -366,11 +367,12 @@ def learned_leaks(models):
 
     models: ``{run name: path of its .keras file}``. The read-out's leak is left out.
     """
-    from lifsg import experiments, layers
+    from lifsg import layers
+    from lifsg.studies import load
 
     out = {}
     for name, path in models.items():
-        model = experiments.load(path)
+        model = load(path)
         values = [
             np.ravel(np.asarray(layer.w_leak))
             for layer in model.layers

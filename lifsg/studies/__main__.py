@@ -1,6 +1,7 @@
 """Command line for study plans.
 
     python -m lifsg.studies run PLAN [PLAN ...] [--workers N] [--only PATTERN ...]
+                                [--distribution none|data-parallel|mirrored]
     python -m lifsg.studies status PLAN [PLAN ...]
 
 ``run`` starts N background workers (default 1) that train the plans' unfinished runs in
@@ -8,6 +9,9 @@ order, resuming interrupted ones, and returns at once; each worker logs one prog
 epoch (accuracies, learning rate, seconds per epoch, ETA) to ``--log-dir`` (default
 data/logs). ``--foreground`` works in this process instead. ``status`` prints one line per
 run: done / running / partial (resumable) / pending, epoch, accuracies and ETA.
+``--distribution`` trains each run data-parallel over all devices (one worker; see
+:mod:`lifsg.studies.distribute` and the README's "Scaling out"); ``data-parallel`` on several
+hosts: start ``run --foreground`` on each with the ``KERAS_DISTRIBUTION_*`` variables set.
 """
 
 import argparse
@@ -17,6 +21,7 @@ import sys
 import time
 from pathlib import Path
 
+from .distribute import parse as parse_distribution
 from .plan import load_plan, run_state
 from .runner import selected
 
@@ -72,7 +77,7 @@ def status(plans, only=None, out=None):
     return infos
 
 
-def start_workers(plan_paths, workers, only, threads, log_dir):
+def start_workers(plan_paths, workers, only, threads, log_dir, distribution="none"):
     """Start ``workers`` detached worker processes; return [(pid, log path)]."""
     log_dir = Path(log_dir)
     log_dir.mkdir(parents=True, exist_ok=True)
@@ -81,7 +86,7 @@ def start_workers(plan_paths, workers, only, threads, log_dir):
     for i in range(workers):
         log = log_dir / f"studies-{stamp}-{i}.log"
         cmd = [sys.executable, "-m", "lifsg.studies", "run", "--foreground", *map(str, plan_paths)]
-        cmd += ["--threads", str(threads)]
+        cmd += ["--threads", str(threads), "--distribution", distribution]
         for pattern in only or ():
             cmd += ["--only", pattern]
         with open(log, "ab") as f:
@@ -116,6 +121,12 @@ def main(argv=None):
     run.add_argument("--only", action="append", help="shell pattern of run names (repeatable)")
     run.add_argument("--log-dir", default="data/logs", help="worker logs (default data/logs)")
     run.add_argument("--foreground", action="store_true", help="work in this process")
+    run.add_argument(
+        "--distribution",
+        default="none",
+        help="none (default), data-parallel (JAX backend) or mirrored (TensorFlow backend):"
+        " train each run on all devices, batch_size being the global batch",
+    )
     stat = commands.add_parser("status", help="print where each run stands")
     stat.add_argument("plans", nargs="+", help="plan files (JSON)")
     stat.add_argument("--only", action="append", help="shell pattern of run names")
@@ -130,16 +141,25 @@ def main(argv=None):
         return 0
     if args.workers < 1:
         parser.error("--workers must be >= 1")
+    try:
+        distributed = parse_distribution(args.distribution) is not None
+    except ValueError as err:
+        parser.error(str(err))
+    if distributed and args.workers > 1:
+        parser.error("--distribution uses all devices for one run at a time: use --workers 1")
     if args.foreground:
         if args.threads:
             _threads(args.threads)
         from .runner import work
 
-        done = work(plans, only=args.only)
+        done = work(plans, only=args.only, distribution=args.distribution)
         print(f"worker finished; completed {len(done)} run(s): {', '.join(done) or '-'}")
         return 0
     threads = args.threads or max(1, (os.cpu_count() or 1) // args.workers)
-    for pid, log in start_workers(args.plans, args.workers, args.only, threads, args.log_dir):
+    started = start_workers(
+        args.plans, args.workers, args.only, threads, args.log_dir, args.distribution
+    )
+    for pid, log in started:
         print(f"worker {pid}: log {log}")
     return 0
 

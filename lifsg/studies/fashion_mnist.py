@@ -13,9 +13,8 @@ recorded). Studies (one plan file each under ``plans/``):
 - ``fashion_hybrid``: MNIST's hybrid network (:data:`lifsg.studies.mnist.HYBRID`), 3 seeds.
 """
 
-from lifsg.experiments import RunConfig
-
 from . import plan
+from .config import RunConfig
 from .mnist import DENSE, HYBRID, SEEDS
 
 AUTHORS = dict(

@@ -20,9 +20,8 @@ Studies (one plan file each under ``plans/``):
   runs are the table's constant-current cells).
 """
 
-from lifsg.experiments import RunConfig
-
 from . import plan
+from .config import RunConfig
 
 SEEDS = (0, 1, 2)
 SURROGATES = ("flat", "superspike", "sigmoid", "esser")

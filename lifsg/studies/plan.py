@@ -18,7 +18,9 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from lifsg import experiments
+from . import checkpoints
+from .config import RunConfig, validate
+from .results import stored_result as _stored_result
 
 DATASETS = ("mnist", "fashion_mnist", "synthetic_digits")
 STATES = ("done", "running", "partial", "pending")
@@ -29,7 +31,7 @@ class Run:
     """One run of a plan: its name and config."""
 
     name: str
-    config: experiments.RunConfig
+    config: RunConfig
 
 
 @dataclass(frozen=True)
@@ -72,7 +74,7 @@ def load_plan(path):
             raise ValueError(f"plan {path}: run {name!r} is listed twice")
         seen.add(name)
         try:
-            config = experiments.validate(experiments.RunConfig.from_dict(entry["config"]))
+            config = validate(RunConfig.from_dict(entry["config"]))
         except (TypeError, ValueError) as err:
             raise ValueError(f"plan {path}, run {name!r}: {err}") from err
         if config.name != name:
@@ -124,6 +126,7 @@ def write_plans(folder, dataset, studies):
 
 
 def lock_path(plan, run):
+    """The lock file a worker holds while it trains ``run`` of ``plan``."""
     return plan.runs_dir / f"{run.name}.lock"
 
 
@@ -161,20 +164,7 @@ def stored_result(plan, run):
     A stored result of a different config (e.g. fewer epochs) does not count: the run is then
     trained again and replaces it.
     """
-    path = plan.results_dir / f"{run.name}.json"
-    if not path.is_file():
-        return None
-    result = json.loads(path.read_text())
-    if not result.get("complete") or _config_key(result["config"]) != _config_key(run.config):
-        return None
-    return result
-
-
-def _config_key(config):
-    """A config as comparable JSON, defaults of newer fields filled in, the note left out."""
-    if not isinstance(config, experiments.RunConfig):
-        config = experiments.RunConfig.from_dict(config)
-    return json.dumps({k: v for k, v in config.to_dict().items() if k != "note"})
+    return _stored_result(plan.results_dir, run.config)
 
 
 def run_state(plan, run):
@@ -190,9 +180,9 @@ def run_state(plan, run):
         if timing.is_file():
             info["epoch_time_s"] = json.loads(timing.read_text())["epoch_time_s"]
         return info
-    folder = experiments.latest_checkpoint(plan.runs_dir / run.name)
+    folder = checkpoints.latest_checkpoint(plan.runs_dir / run.name)
     if folder is not None:
-        state = experiments.read_state(folder)
+        state = checkpoints.read_state(folder)
         times = state.get("epoch_times_s") or []
         info.update(state="partial", epoch=state["epoch"])
         info["val_accuracy"] = state["history"][-1].get("val_accuracy")

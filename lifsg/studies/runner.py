@@ -8,9 +8,13 @@ import fnmatch
 import shutil
 from pathlib import Path
 
-from lifsg import experiments
+from lifsg.data.synthetic import synthetic_digits
 
+from . import distribute
+from .config import quick_config
 from .plan import claim, lock_path, stored_result
+from .results import evaluate
+from .training import train
 
 
 def load_data(plan):
@@ -18,10 +22,10 @@ def load_data(plan):
 
     "mnist" and "fashion_mnist" read ``plan.data_dir``; "synthetic_digits" (for tests and
     demonstrations, not MNIST) makes 600 training and 200 test images of
-    :func:`lifsg.experiments.synthetic_digits`.
+    :func:`lifsg.data.synthetic.synthetic_digits`.
     """
     if plan.dataset == "synthetic_digits":
-        x, y = experiments.synthetic_digits(800, seed=0)
+        x, y = synthetic_digits(800, seed=0)
         return (x[:600], y[:600]), (x[600:], y[600:])
     from lifsg.data import load_fashion_mnist, load_mnist
 
@@ -34,45 +38,65 @@ def selected(plan, only=None):
     return [r for r in plan.runs if not only or any(fnmatch.fnmatch(r.name, p) for p in only)]
 
 
-def work(plans, only=None, verbose=2, max_runs=None):
+def work(plans, only=None, verbose=2, max_runs=None, distribution=None):
     """Train every unfinished run of ``plans`` (in order) that no other worker holds.
 
     Each run resumes from its newest checkpoint in ``runs_dir/<name>/``; a completed run
     writes its results and its checkpoint folder is removed. ``only``: shell patterns of run
-    names. Returns the names of the runs this call completed.
+    names. ``distribution``: as in :func:`lifsg.studies.training.train` (made here, before any
+    computation, so that the processes of a multi-process run join first); the processes of
+    one distribution form one worker: the chief claims each run and all follow its choice.
+    Returns the names of the runs this call completed.
     """
+    dist = distribute.get(distribution)
+    chief = dist is None or dist.is_chief
     completed = []
     for plan in plans:
         data = None
         for run in selected(plan, only):
             if max_runs is not None and len(completed) >= max_runs:
                 return completed
-            if stored_result(plan, run) is not None:
-                continue
-            lock = claim(plan, run)
-            if lock is None:
-                continue  # another worker trains it
+            lock = _claim(plan, run) if chief else None
+            if not (dist.from_chief(lock is not None) if dist else lock is not None):
+                continue  # done, or another worker trains it
             try:
-                if stored_result(plan, run) is not None:  # finished while we looked
-                    continue
                 data = data if data is not None else load_data(plan)
                 run_dir = plan.runs_dir / run.name
-                result = experiments.train(
-                    run.config, data, run_dir, results_dir=plan.results_dir, verbose=verbose
+                result = train(
+                    run.config,
+                    data,
+                    run_dir,
+                    results_dir=plan.results_dir,
+                    verbose=verbose,
+                    distribution=dist,
                 )
                 if result["complete"]:
-                    shutil.rmtree(run_dir, ignore_errors=True)
+                    if chief:
+                        shutil.rmtree(run_dir, ignore_errors=True)
                     completed.append(run.name)
             finally:
-                lock_path(plan, run).unlink(missing_ok=True)
-                lock.close()
+                if lock is not None:
+                    lock_path(plan, run).unlink(missing_ok=True)
+                    lock.close()
     return completed
+
+
+def _claim(plan, run):
+    """The held lock of ``run``, or None where it is done or another worker trains it."""
+    if stored_result(plan, run) is not None:
+        return None
+    lock = claim(plan, run)
+    if lock is not None and stored_result(plan, run) is not None:  # finished while we looked
+        lock_path(plan, run).unlink(missing_ok=True)
+        lock.close()
+        return None
+    return lock
 
 
 def quick_plans(plans, folder, keep, dataset, data_dir, results_dir, **scale):
     """The runs of ``plans`` that ``keep(config)`` accepts, at CI scale, as new plan files.
 
-    Each config goes through :func:`lifsg.experiments.quick_config` (``scale``: its keyword
+    Each config goes through :func:`lifsg.studies.config.quick_config` (``scale``: its keyword
     arguments, e.g. train_size, test_size); the plans are written to ``folder`` with the given
     ``dataset``, ``data_dir`` and ``results_dir``. Returns the new Plans.
     """
@@ -83,7 +107,7 @@ def quick_plans(plans, folder, keep, dataset, data_dir, results_dir, **scale):
             Path(folder) / f"{plan.study}.json",
             plan.study,
             dataset,
-            [experiments.quick_config(r.config, **scale) for r in plan.runs if keep(r.config)],
+            [quick_config(r.config, **scale) for r in plan.runs if keep(r.config)],
             description=f"QUICK scale of {plan.study}",
             data_dir=str(Path(data_dir).resolve()),
             results_dir=str(Path(results_dir).resolve()),
@@ -115,7 +139,7 @@ def evaluate_finished(plans, images, labels, out=None):
                 print(f"{run.name:30s} {state}: not in the figures", file=out)
                 continue
             path = plan.results_dir / f"{run.name}.keras"
-            accuracies[run.name] = experiments.evaluate(path, images, labels)["accuracy"]
+            accuracies[run.name] = evaluate(path, images, labels)["accuracy"]
             results += load_results(plan.results_dir, names={run.name})
             print(
                 f"{run.name:30s} stored {info['test_accuracy']:.4f}, "

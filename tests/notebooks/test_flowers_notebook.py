@@ -10,6 +10,7 @@ import papermill
 import pytest
 from notebook_runner import NOTEBOOKS, REPO, execute, run_notebook
 
+from lifsg import studies
 from lifsg.data import flowers as fl
 
 NAME = "07_flowers"
@@ -81,7 +82,7 @@ def test_results_table_and_json(out):
         name = f"flowers_{nl}_s{params['SEED']}"
         res = json.loads((runs / f"{name}.json").read_text())
         assert res["complete"] and res["epochs"] == params["QUICK_EPOCHS"]
-        assert res["config"]["extra"]["nonlinearity"] == nl
+        assert studies.RunConfig.from_dict(res["config"]).nonlinearity == nl
         assert res["config"]["surrogate"] == "flat" and res["architecture"] == "hybrid"
         assert res["train_size"] == 10 * (
             params["QUICK_PER_CLASS"] - params["QUICK_TEST_PER_CLASS"]

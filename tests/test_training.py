@@ -1,4 +1,4 @@
-"""lifsg.experiments: configs, model building, checkpoint / resume, saving, notebook 06."""
+"""lifsg.studies: configs, model building, the training harness, checkpoint / resume, saving."""
 
 import json
 from pathlib import Path
@@ -8,14 +8,17 @@ import numpy as np
 import pytest
 
 import lifsg
-from lifsg import experiments as E
+from lifsg import studies
+from lifsg.data.synthetic import synthetic_digits
 from lifsg.figures import mnist as f6
+from lifsg.studies import checkpoints
+from lifsg.studies.training import Plateau
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 def tiny(**changes):
-    config = E.RunConfig(
+    config = studies.RunConfig(
         name="tiny",
         encoding="constant",
         steps=3,
@@ -31,15 +34,15 @@ def tiny(**changes):
 
 @pytest.fixture(scope="module")
 def digits():
-    x, y = E.synthetic_digits(160, seed=3)
+    x, y = synthetic_digits(160, seed=3)
     return (x[:128], y[:128]), (x[128:], y[128:])
 
 
 def test_synthetic_digits_are_mnist_shaped_and_balanced():
-    x, y = E.synthetic_digits(50, seed=1)
+    x, y = synthetic_digits(50, seed=1)
     assert x.shape == (50, 28, 28) and x.dtype == np.uint8
     assert np.bincount(y, minlength=10).tolist() == [5] * 10
-    x2, y2 = E.synthetic_digits(50, seed=1)
+    x2, y2 = synthetic_digits(50, seed=1)
     np.testing.assert_array_equal(x, x2)
     np.testing.assert_array_equal(y, y2)
 
@@ -62,18 +65,66 @@ def test_synthetic_digits_are_mnist_shaped_and_balanced():
         ({"lr_factor": 2.0}, "lr_factor"),
         ({"validation": -1}, "validation"),
         ({"kernel_initializer": "nonsense"}, "nonsense"),
+        ({"nonlinearity": "tanh"}, "unknown nonlinearity"),
+        ({"readout_leak": 1.5}, "readout_leak"),
+        ({"eval_batch_size": 0}, "eval_batch_size"),
+        ({"encoding": "spikes"}, "encoding 'spikes' needs"),
+        ({"encoding": "spikes", "input_shape": (4, 6)}, "steps 3"),
     ],
 )
 def test_build_model_rejects_bad_configs(changes, message):
     with pytest.raises(ValueError, match=message):
-        E.build_model(tiny(**changes))
+        studies.build_model(tiny(**changes))
 
 
 def test_config_round_trip_and_unknown_fields():
     config = tiny(conv_filters=(4, 8), architecture="hybrid")
-    assert E.RunConfig.from_dict(json.loads(json.dumps(config.to_dict()))) == config
+    assert studies.RunConfig.from_dict(json.loads(json.dumps(config.to_dict()))) == config
+    later = config.replace(nonlinearity="relu", readout_leak=0.0, eval_batch_size=7)
+    assert studies.RunConfig.from_dict(json.loads(json.dumps(later.to_dict()))) == later
     with pytest.raises(ValueError, match="unknown RunConfig fields"):
-        E.RunConfig.from_dict({"name": "x", "colour": "red"})
+        studies.RunConfig.from_dict({"name": "x", "colour": "red"})
+
+
+def test_later_fields_are_left_out_of_to_dict_only_at_their_defaults():
+    """Plan and result files written before these fields existed stay what the code writes."""
+    from lifsg.studies.config import LATER_FIELDS
+
+    assert not set(LATER_FIELDS) & set(tiny().to_dict())
+    changed = {"nonlinearity": "relu", "readout_leak": 0.0, "eval_batch_size": 7}
+    changed["epoch_seeds"] = False
+    assert set(changed) == set(LATER_FIELDS)
+    assert tiny(**changed).to_dict().items() >= changed.items()
+
+
+def test_spike_train_input_and_fixed_readout_leak():
+    config = tiny(encoding="spikes", input_shape=(3, 6), readout_leak=0.25)
+    longer = config.replace(steps=6, input_shape=(6, 6))
+    assert studies.validate(studies.quick_config(longer)).steps == 6  # the data's steps
+    model = studies.build_model(config)
+    assert model.input_shape == (None, 3, 6)
+    assert not any(isinstance(layer, lifsg.ConstantEncoder) for layer in model.layers)
+    readout = model.get_layer("readout")
+    assert not readout.w_leak.trainable
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(readout.w_leak), 0.25)
+    spikes = (np.random.default_rng(0).random((2, 3, 6)) < 0.5).astype("float32")
+    assert keras.ops.convert_to_numpy(model(spikes)).shape == (2, 10)
+
+
+def test_relu_twin_has_the_same_graph_and_initial_weights_without_lif():
+    config = tiny(architecture="hybrid", conv_filters=(4,), units=(5,))
+    lif = studies.build_model(config)
+    relu = studies.build_model(config.replace(nonlinearity="relu"))
+    assert not any(isinstance(layer, lifsg.LIF) for layer in relu.layers)
+    np.testing.assert_array_equal(
+        lif.get_layer("conv_0").get_weights()[0], relu.get_layer("conv_0").get_weights()[0]
+    )
+    dense = relu.get_layer("dense_relu_0").layers[0]
+    np.testing.assert_array_equal(
+        keras.ops.convert_to_numpy(lif.get_layer("dense_lif_0").kernel), dense.get_weights()[0]
+    )
+    x = np.random.default_rng(2).uniform(0, 1, (3, 28, 28)).astype("float32")
+    assert keras.ops.convert_to_numpy(relu(x)).shape == (3, 10)
 
 
 @pytest.mark.parametrize(
@@ -88,7 +139,7 @@ def test_config_round_trip_and_unknown_fields():
     ],
 )
 def test_models_map_images_to_probabilities(changes):
-    model = E.build_model(tiny(**changes))
+    model = studies.build_model(tiny(**changes))
     x = np.random.default_rng(0).uniform(0, 1, (5, 28, 28)).astype("float32")
     p = keras.ops.convert_to_numpy(model(x))
     assert p.shape == (5, 10)
@@ -99,7 +150,7 @@ def test_models_map_images_to_probabilities(changes):
 def test_constant_current_shortcut_equals_the_per_step_dense_lif(units):
     """Dense once + repeat over time == ConstantEncoder(steps) -> DenseLIF, same weights."""
     config = tiny(units=units, steps=5)
-    model = E.build_model(config)
+    model = studies.build_model(config)
     x = np.random.default_rng(1).uniform(0, 1, (4, 28, 28)).astype("float32")
     inputs = keras.Input((28, 28))
     h = lifsg.ConstantEncoder(config.steps)(inputs)
@@ -115,8 +166,8 @@ def test_constant_current_shortcut_equals_the_per_step_dense_lif(units):
 
 def test_hybrid_constant_shortcut_equals_conv_at_every_step():
     config = tiny(architecture="hybrid", conv_filters=(3, 4), units=(), steps=3)
-    model = E.build_model(config)
-    poisson_like = E.build_model(config.replace(encoding="latency"))  # per-step conv path
+    model = studies.build_model(config)
+    poisson_like = studies.build_model(config.replace(encoding="latency"))  # per-step conv path
     assert any(isinstance(layer, keras.layers.TimeDistributed) for layer in poisson_like.layers)
     x = np.random.default_rng(2).uniform(0, 1, (2, 28, 28)).astype("float32")
     inputs = keras.Input((28, 28))
@@ -135,7 +186,7 @@ def test_hybrid_constant_shortcut_equals_conv_at_every_step():
 
 
 def test_plateau_rule_matches_keras_reduce_lr_on_plateau():
-    rule = E.Plateau(patience=2, factor=0.1)
+    rule = Plateau(patience=2, factor=0.1)
     lrs, lr = [], 1.0
     for value in [5, 4, 4, 4, 3, 3, 3, 3]:
         lr = rule.update(value, lr)
@@ -143,17 +194,20 @@ def test_plateau_rule_matches_keras_reduce_lr_on_plateau():
     np.testing.assert_allclose(lrs, [1, 1, 1, 0.1, 0.1, 0.1, 0.01, 0.01])
 
 
+@pytest.mark.slow  # trains twice (tens of seconds here)
 def test_interrupted_run_resumes_where_it_stopped(digits, tmp_path):
     config = tiny()
     # uninterrupted reference
-    full = E.train(config, digits, tmp_path / "full", verbose=0)
+    full = studies.train(config, digits, tmp_path / "full", verbose=0)
     # interrupted after one epoch, then started again
-    first = E.train(config, digits, tmp_path / "run", verbose=0, max_epochs=1)
+    first = studies.train(config, digits, tmp_path / "run", verbose=0, max_epochs=1)
     assert not first["complete"] and first["epochs"] == 1
-    state = E.read_state(E.latest_checkpoint(tmp_path / "run"))
+    state = checkpoints.read_state(checkpoints.latest_checkpoint(tmp_path / "run"))
     assert state["epoch"] == 1 and len(state["history"]) == 1
     w1 = [w.copy() for w in first["model"].get_weights()]
-    resumed = E.train(config, digits, tmp_path / "run", results_dir=tmp_path / "res", verbose=0)
+    resumed = studies.train(
+        config, digits, tmp_path / "run", results_dir=tmp_path / "res", verbose=0
+    )
     assert resumed["complete"] and resumed["epochs"] == 2
     assert [h["epoch"] for h in resumed["history"]] == [1, 2]
     assert resumed["history"][0] == first["history"][0]
@@ -164,28 +218,30 @@ def test_interrupted_run_resumes_where_it_stopped(digits, tmp_path):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
     assert resumed["history"][1]["loss"] == pytest.approx(full["history"][1]["loss"], rel=1e-5)
     # a third call trains nothing more
-    again = E.train(config, digits, tmp_path / "run", verbose=0)
+    again = studies.train(config, digits, tmp_path / "run", verbose=0)
     assert len(again["history"]) == 2
 
 
+@pytest.mark.slow  # trains and resumes (tens of seconds here)
 def test_resume_accepts_a_checkpoint_written_before_new_config_fields(digits, tmp_path):
-    E.train(tiny(), digits, tmp_path / "run", verbose=0, max_epochs=1)
-    state_path = E.latest_checkpoint(tmp_path / "run") / E.STATE
+    studies.train(tiny(), digits, tmp_path / "run", verbose=0, max_epochs=1)
+    state_path = checkpoints.latest_checkpoint(tmp_path / "run") / checkpoints.STATE
     state = json.loads(state_path.read_text())
     del state["config"]["kernel_initializer"]  # as written by an older lifsg
     state_path.write_text(json.dumps(state))
-    assert E.train(tiny(), digits, tmp_path / "run", verbose=0)["epochs"] == 2
+    assert studies.train(tiny(), digits, tmp_path / "run", verbose=0)["epochs"] == 2
 
 
+@pytest.mark.slow  # trains first (tens of seconds here)
 def test_resume_refuses_a_different_config(digits, tmp_path):
-    E.train(tiny(), digits, tmp_path / "run", verbose=0, max_epochs=1)
+    studies.train(tiny(), digits, tmp_path / "run", verbose=0, max_epochs=1)
     with pytest.raises(ValueError, match="different config"):
-        E.train(tiny(units=(9,)), digits, tmp_path / "run", verbose=0)
+        studies.train(tiny(units=(9,)), digits, tmp_path / "run", verbose=0)
 
 
 def test_results_json_and_keras_file(digits, tmp_path):
     config = tiny(validation=16, name="tiny_s0")
-    result = E.train(config, digits, tmp_path / "ck", results_dir=tmp_path / "res", verbose=0)
+    result = studies.train(config, digits, tmp_path / "ck", results_dir=tmp_path / "res", verbose=0)
     stored = json.loads((tmp_path / "res" / "tiny_s0.json").read_text())
     for key in ("architecture", "encoding", "surrogate", "seed", "epochs", "test_accuracy"):
         assert stored[key] == result[key]
@@ -203,46 +259,65 @@ def test_results_json_and_keras_file(digits, tmp_path):
     assert rows[-1]["source"] == f6.THEIRS
 
 
+@pytest.mark.slow  # trains three times and loads once
+def test_run_or_load_trains_once_then_loads_the_stored_run(digits, tmp_path, capsys):
+    config = tiny(epochs=1, name="rol")
+    res = tmp_path / "res"
+    first = studies.run_or_load(config, digits, tmp_path / "a", res, verbose=0)
+    assert first["complete"] and (tmp_path / "a").is_dir() and "model" not in first
+    again = studies.run_or_load(config, digits, tmp_path / "b", res, verbose=0)
+    assert not (tmp_path / "b").exists()  # nothing trained
+    assert again == json.loads((res / "rol.json").read_text())
+    assert "stored test accuracy" in capsys.readouterr().out
+    studies.run_or_load(config.replace(seed=1), digits, tmp_path / "c", res, verbose=0)
+    assert (tmp_path / "c").is_dir()  # another config is trained, not loaded
+    studies.run_or_load(config, digits, tmp_path / "d", res, retrain=True, verbose=0)
+    assert (tmp_path / "d").is_dir()
+
+
+@pytest.mark.slow  # trains and reloads (tens of seconds here)
 @pytest.mark.parametrize("encoding", ["constant", "latency"])
 def test_saved_model_loads_with_identical_predictions(digits, tmp_path, encoding):
     config = tiny(encoding=encoding, epochs=1)
-    result = E.train(config, digits, tmp_path / "ck", results_dir=tmp_path / "res", verbose=0)
+    result = studies.train(config, digits, tmp_path / "ck", results_dir=tmp_path / "res", verbose=0)
     (x_test, y_test) = digits[1]
-    x = E.prepare_images(x_test)
-    loaded = E.load(tmp_path / "res" / "tiny.keras")
+    x = studies.prepare_images(x_test)
+    loaded = studies.load(tmp_path / "res" / "tiny.keras")
     np.testing.assert_array_equal(
         result["model"].predict(x, verbose=0), loaded.predict(x, verbose=0)
     )
-    assert E.evaluate(tmp_path / "res" / "tiny.keras", x_test, y_test)["accuracy"] == (
+    assert studies.evaluate(tmp_path / "res" / "tiny.keras", x_test, y_test)["accuracy"] == (
         pytest.approx(result["test_accuracy"])
     )
 
 
 def test_prepare_images_checks_float_range():
-    assert E.prepare_images(np.array([[0, 255]], dtype="uint8")).max() == 1.0
+    assert studies.prepare_images(np.array([[0, 255]], dtype="uint8")).max() == 1.0
     with pytest.raises(ValueError, match=r"\[0, 1\]"):
-        E.prepare_images(np.array([[0.0, 2.0]]))
+        studies.prepare_images(np.array([[0.0, 2.0]]))
 
 
+@pytest.mark.slow  # trains (tens of seconds here)
 def test_checkpoints_are_atomic_folders_and_old_ones_are_removed(digits, tmp_path):
-    E.train(tiny(epochs=3), digits, tmp_path / "run", verbose=0, max_epochs=2)
+    studies.train(tiny(epochs=3), digits, tmp_path / "run", verbose=0, max_epochs=2)
     assert [p.name for p in (tmp_path / "run").iterdir()] == ["epoch-0002"]
     assert sorted(p.name for p in (tmp_path / "run" / "epoch-0002").iterdir()) == [
-        E.CHECKPOINT,
-        E.STATE,
+        checkpoints.CHECKPOINT,
+        checkpoints.STATE,
     ]
 
 
+@pytest.mark.slow  # trains twice (tens of seconds here)
 def test_a_crash_while_writing_a_checkpoint_resumes_from_the_previous_epoch(digits, tmp_path):
     config = tiny()
-    full = E.train(config, digits, tmp_path / "full", verbose=0)
-    E.train(config, digits, tmp_path / "run", verbose=0, max_epochs=1)
+    full = studies.train(config, digits, tmp_path / "full", verbose=0)
+    studies.train(config, digits, tmp_path / "run", verbose=0, max_epochs=1)
     # a crash after the model of epoch 2 was written but before its state: a half-written
     # temporary folder is left behind and must be ignored
     half = tmp_path / "run" / ".tmp-epoch-0002"
     half.mkdir()
-    (half / E.CHECKPOINT).write_bytes(b"partial")
-    resumed = E.train(config, digits, tmp_path / "run", verbose=0)
+    (half / checkpoints.CHECKPOINT).write_bytes(b"partial")
+    resumed = studies.train(config, digits, tmp_path / "run", verbose=0)
     assert [h["epoch"] for h in resumed["history"]] == [1, 2]
     assert resumed["history"][1]["lr"] == full["history"][1]["lr"]
     for a, b in zip(full["model"].get_weights(), resumed["model"].get_weights(), strict=True):
@@ -250,40 +325,42 @@ def test_a_crash_while_writing_a_checkpoint_resumes_from_the_previous_epoch(digi
     assert not half.exists()
 
 
+@pytest.mark.slow  # trains per damage (tens of seconds here)
 @pytest.mark.parametrize("damage", ["missing state", "missing model", "corrupt model", "bad json"])
 def test_a_damaged_checkpoint_is_never_silently_restarted(digits, tmp_path, damage):
-    E.train(tiny(), digits, tmp_path / "run", verbose=0, max_epochs=1)
-    folder = E.latest_checkpoint(tmp_path / "run")
+    studies.train(tiny(), digits, tmp_path / "run", verbose=0, max_epochs=1)
+    folder = checkpoints.latest_checkpoint(tmp_path / "run")
     if damage == "missing state":
-        (folder / E.STATE).unlink()
+        (folder / checkpoints.STATE).unlink()
     elif damage == "missing model":
-        (folder / E.CHECKPOINT).unlink()
+        (folder / checkpoints.CHECKPOINT).unlink()
     elif damage == "corrupt model":
-        data = (folder / E.CHECKPOINT).read_bytes()
-        (folder / E.CHECKPOINT).write_bytes(data[: len(data) // 2])
+        data = (folder / checkpoints.CHECKPOINT).read_bytes()
+        (folder / checkpoints.CHECKPOINT).write_bytes(data[: len(data) // 2])
     else:
-        (folder / E.STATE).write_text("{not json")
+        (folder / checkpoints.STATE).write_text("{not json")
     before = sorted(p.name for p in folder.iterdir())
     with pytest.raises(ValueError, match=str(folder)):
-        E.train(tiny(), digits, tmp_path / "run", verbose=0)
+        studies.train(tiny(), digits, tmp_path / "run", verbose=0)
     assert sorted(p.name for p in folder.iterdir()) == before  # nothing overwritten
 
 
+@pytest.mark.slow  # trains (tens of seconds here)
 def test_fixed_untrained_leak_stays_fixed(digits, tmp_path):
     config = tiny(w_leak=0.2, trainable_leak=False)
-    model = E.train(config, digits, tmp_path / "run", verbose=0)["model"]
+    model = studies.train(config, digits, tmp_path / "run", verbose=0)["model"]
     leaks = [w for w in model.weights if "w_leak" in w.path and "readout" not in w.path]
     assert leaks and all(np.all(keras.ops.convert_to_numpy(w) == np.float32(0.2)) for w in leaks)
     trainable = {w.path for w in model.trainable_weights}
     assert trainable.isdisjoint(w.path for w in leaks)  # only the read-out's leak trains
     with pytest.raises(ValueError, match="needs a fixed w_leak"):
-        E.build_model(tiny(trainable_leak=False))
+        studies.build_model(tiny(trainable_leak=False))
     with pytest.raises(ValueError, match="w_leak must lie"):
-        E.build_model(tiny(w_leak=1.5))
+        studies.build_model(tiny(w_leak=1.5))
 
 
 def test_shift_augmentation_acts_in_training_only():
-    model = E.build_model(tiny(augment_shift=2))
+    model = studies.build_model(tiny(augment_shift=2))
     x = np.zeros((16, 28, 28), "float32")
     x[:, 10:18, 12:16] = 1.0
     aug = keras.Model(model.input, model.get_layer("augment_out").output)
@@ -322,6 +399,7 @@ def test_notebook_06_quick_run_saves_results_and_figures():
     assert any(line.startswith("flat_leak0.4_s0,flat,0.4,") for line in leaks)
 
 
+@pytest.mark.slow  # evaluates stored models on the test set (tens of seconds here)
 @pytest.mark.parametrize(
     "name",
     ["dense_best_s0", "table_constant_flat_s0", "table_constant_esser_s1", "flat_leak0.4_s2"],
@@ -334,7 +412,7 @@ def test_committed_models_re_evaluate_to_their_stored_accuracy(name):
     except DataError as err:
         pytest.skip(f"real MNIST absent ({err}); `python -m lifsg.data fetch mnist`")
     stored = json.loads((REPO / "results" / "mnist" / f"{name}.json").read_text())
-    now = E.evaluate(REPO / "results" / "mnist" / f"{name}.keras", x_test, y_test)["accuracy"]
+    now = studies.evaluate(REPO / "results" / "mnist" / f"{name}.keras", x_test, y_test)["accuracy"]
     # constant-current input is deterministic: at most a borderline image may flip with the
     # float summation order of another implementation or machine (1 image = 1e-4)
     assert now == pytest.approx(stored["test_accuracy"], abs=2e-4)
