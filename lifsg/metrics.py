@@ -57,6 +57,13 @@ def spiking_layers(model):
     ]
 
 
+def hidden_spiking_layers(model):
+    """Names of the spiking layers of ``model`` that are not input encoders, in model order."""
+    return [
+        layer.name for layer in spiking_layers(model) if not isinstance(layer, SPIKING_ENCODERS)
+    ]
+
+
 def activity(model, images, batch_size=100):
     """Spike counts and SynOps per spiking layer of ``model`` over ``images``.
 

@@ -282,14 +282,19 @@ def test_jax_backend():
     assert (row["spikes_per_image"], row["synops_per_image"]) == (2, 10)
 
 
-def test_raster_figure(currents):
+def test_raster_trains_and_figure(currents):
     from lifsg.figures.activity import raster_figure
+    from lifsg.studies.sparsity import raster_trains
 
-    fig, data = raster_figure(_dense_model(), currents[0], max_neurons=4, label="image 0")
+    trains = raster_trains(_dense_model(), currents[0])
+    assert list(trains) == ["a", "b"] and trains["b"].shape == (4, 5)
+    np.testing.assert_array_equal(trains["a"], currents[0] == ON)
+    fig, data = raster_figure(trains, max_neurons=4, label="image 0", model_name="m")
     assert [ax.get_title().splitlines()[0] for ax in fig.axes] == [
         "a: 3 neurons",
         "b: random 4 of 5 neurons",
     ]
+    assert "of m\nfor image 0" in fig.texts[0].get_text()
     a = np.array(data["layer"]) == "a"
     step, neuron = np.nonzero(currents[0] == ON)
     np.testing.assert_array_equal(np.array(data["step"])[a], step)
@@ -298,7 +303,76 @@ def test_raster_figure(currents):
     assert sorted(set(np.array(data["row"])[b])) == [0, 1, 2, 3] and b.sum() == 16
     assert len(set(np.array(data["neuron"])[b])) == 4
     with pytest.raises(ValueError, match=r"one image shaped \(4, 3\)"):
-        raster_figure(_dense_model(), currents)
+        raster_trains(_dense_model(), currents)
+    with pytest.raises(ValueError, match=r"must be \(steps, neurons\)"):
+        raster_figure({"a": currents})
+
+
+def _scaled_model(bias):
+    """Images in [0, 1] (4 steps, 3 inputs) x 1.5 -> LIF a -> Dense(5, bias) -> LIF b ->
+    read-out: a spikes where the image is 1; b spikes at every step if bias >= 1, never if 0."""
+    inputs = keras.Input((4, 3))
+    x = _lif("a")(keras.layers.Rescaling(ON)(inputs))
+    x = keras.layers.Dense(5, kernel_initializer="zeros", bias_initializer=_const(bias), name="d")(
+        x
+    )
+    x = _lif("b")(x)
+    return keras.Model(inputs, lifsg.LeakyReadout(2, name="out")(x))
+
+
+def test_measure_stored_models_and_results_table(currents, tmp_path):
+    from lifsg.figures import activity as activity_figures
+    from lifsg.figures import mnist as f6
+    from lifsg.studies import sparsity
+
+    images = (currents == ON).astype("uint8") * 255  # prepared to 0 / 1
+    for name, bias in (("x_s0", ON), ("x_s1", 0.0), ("y_s0", 0.0)):
+        _scaled_model(bias).save(tmp_path / f"{name}.keras")
+    record = sparsity.measure(tmp_path, ["x_s0", "x_s1", "y_s0"], images, batch_size=4)
+    assert record["images"] == 6 and list(record["models"]) == ["x", "y"]
+    assert record["models"]["x"]["run"] == "x_s0"  # the first seed only
+    assert record["models"]["x"]["layers"] == metrics.activity(_scaled_model(ON), images / 255)
+    spikes_a = (currents == ON).sum() / len(currents)
+    # x: a drives Dense(5) (5 x its spikes), b spikes 4 x 5 per image into the read-out (x 2)
+    results = [
+        {
+            "name": name,
+            "seed": int(name[-1]),
+            "epochs": 1,
+            "test_accuracy": 0.5,
+            "epoch_time_s": 1.0,
+            "config": {
+                "architecture": "dense",
+                "input_shape": [4, 3],
+                "units": [5],
+                "classes": 2,
+                "encoding": "constant",
+                "steps": 4,
+                "surrogate": "flat",
+                "loss": "mse",
+            },
+        }
+        for name in ("x_s0", "x_s1", "z_s0")
+    ]
+    rows = f6.results_table(results, activity=record, published=())
+    x, z = rows
+    assert x["synops_per_image"] == pytest.approx(5 * spikes_a + 20 * 2)
+    assert x["dense_macs_per_image"] == 3 * 4 * 5 + 5 * 4 * 2
+    assert x["hidden_spikes_per_neuron_step"] == pytest.approx((spikes_a + 20) / (12 + 20))
+    assert np.isnan(z["synops_per_image"])  # not measured: no number, not zero
+    share = 100 * x["synops_per_image"] / x["dense_macs_per_image"]
+    lines = f6.table_markdown(rows).splitlines()
+    assert lines[0].endswith("| SynOps / image (of dense MACs) | hidden spikes / neuron / step |")
+    assert lines[2].endswith(
+        f"| {x['synops_per_image']:.3g} ({share:.2g} %) | "
+        f"{x['hidden_spikes_per_neuron_step']:.3f} |"
+    )
+    assert lines[3].endswith("|  |  |")
+    studies.write_json(tmp_path / sparsity.ACTIVITY_FILE, record)
+    assert f6.load_activity(tmp_path) == json.loads(json.dumps(record))
+    assert f6.load_activity(tmp_path / "absent") is None
+    _, data = activity_figures.sparsity_figure(record)
+    assert data["model"] == ["x", "x", "y", "y"] and data["layer"] == ["a", "b", "a", "b"]
 
 
 def test_unknown_time_axis():

@@ -153,8 +153,8 @@ def results_page(repo):
     """Markdown of the results page, from results/ and benchmarks/results.json."""
     from lifsg.figures import mnist as f6
 
-    mnist = f6.load_results(repo / "results" / "mnist")
-    fashion = f6.load_results(repo / "results" / "fashion_mnist")
+    mnist_dir, fashion_dir = repo / "results" / "mnist", repo / "results" / "fashion_mnist"
+    mnist, fashion = f6.load_results(mnist_dir), f6.load_results(fashion_dir)
     _, surrogates = f6.surrogate_table(mnist)
     rows = json.loads((repo / "benchmarks" / "results.json").read_text())
     return "\n\n".join(
@@ -162,14 +162,21 @@ def results_page(repo):
             "# Results",
             "Made when the site was built, from the committed result files: `results/mnist/`, "
             "`results/fashion_mnist/` (one JSON per finished run; accuracy on the test set "
-            "as stored by the run) and `benchmarks/results.json` (`make benchmark`). "
+            "as stored by the run; SynOps from `activity.json`: the first seed of each run"
+            ") and `benchmarks/results.json` (`make benchmark`). "
             "The README discusses them.",
             "## MNIST",
-            f6.table_markdown(f6.results_table(mnist)),
+            f6.table_markdown(f6.results_table(mnist, activity=f6.load_activity(mnist_dir))),
             "Encoding x surrogate (test accuracy %, mean ± std (seeds)):",
             f6.surrogate_markdown(surrogates),
             "## Fashion-MNIST",
-            f6.table_markdown(f6.results_table(fashion, published=f6.FASHION_PUBLISHED)),
+            f6.table_markdown(
+                f6.results_table(
+                    fashion,
+                    published=f6.FASHION_PUBLISHED,
+                    activity=f6.load_activity(fashion_dir),
+                )
+            ),
             "## Speed",
             f"CPU: {rows[0]['cpu']}; method and caveats in `benchmarks/README.md`.",
             *speed_sections(_benchmarks(repo), rows),

@@ -20,7 +20,8 @@ stored results. Notebooks call them once with the paper's values, save the resul
   time and learning curves.
 - :mod:`lifsg.figures.mnist`: F6, MNIST learning curves and the results table.
 - :mod:`lifsg.figures.flowers`: F7, Oxford Flowers learning curves and results table.
-- :mod:`lifsg.figures.activity`: spike rasters of the hidden LIF layers of a trained network.
+- :mod:`lifsg.figures.activity`: spike rasters of the hidden LIF layers of a trained network,
+  and the SynOps of several networks against their dense MACs.
 
 Figures are built with :class:`matplotlib.figure.Figure` (not pyplot), so nothing is shown or
 kept open behind the caller's back; in a notebook, ``display(fig)`` or a cell's last value

@@ -3,7 +3,8 @@
 x = time step, y = neuron (features flattened row-major, as in
 :func:`lifsg.metrics.spike_trains`). Layers with more than ``max_neurons`` neurons show a
 random subset (fixed ``seed``, sorted by index), and the panel title says so. Spike counts
-per layer for many images are :func:`lifsg.metrics.activity`.
+per layer for many images (:func:`lifsg.studies.sparsity.measure`) are drawn by
+:func:`sparsity_figure`. Both only draw: the models run in :mod:`lifsg.studies.sparsity`.
 """
 
 import numpy as np
@@ -12,43 +13,29 @@ from matplotlib.figure import Figure
 from lifsg import metrics
 
 
-def hidden_spiking_layers(model):
-    """Names of the spiking layers of ``model`` that are not input encoders."""
-    return [
-        layer.name
-        for layer in metrics.spiking_layers(model)
-        if not isinstance(layer, metrics.SPIKING_ENCODERS)
-    ]
+def raster_figure(trains, max_neurons=200, seed=0, label="one image", model_name="the network"):
+    """Spike raster of every hidden LIF layer for one input image.
 
-
-def raster_figure(model, image, max_neurons=200, seed=0, label="one image"):
-    """Spike raster of every hidden LIF layer of ``model`` for one input ``image``.
-
-    image: one model input without the batch axis (e.g. (28, 28) intensities in [0, 1]).
-    max_neurons: largest number of neurons drawn per layer (default 200). label: what the
-    image is, for the title (e.g. "MNIST test image 0 (digit 7)").
-    Returns ``(fig, data)``; data has one row per drawn spike: layer, step, neuron (index in
-    the layer), row (position on the panel's y axis).
+    trains: ``{layer name: array (steps, neurons)}`` of 0/1, e.g.
+    :func:`lifsg.studies.sparsity.raster_trains`. max_neurons: largest number of neurons
+    drawn per layer (default 200). label: what the image is, for the title (e.g. "MNIST test
+    image 0 (digit 7)"). Returns ``(fig, data)``; data has one row per drawn spike: layer,
+    step, neuron (index in the layer), row (position on the panel's y axis).
     """
-    image = np.asarray(image)
-    expected = tuple(model.inputs[0].shape[1:])
-    if len(image.shape) != len(expected) or any(
-        e not in (None, s) for e, s in zip(expected, image.shape, strict=True)
-    ):
-        raise ValueError(f"expected one image shaped {expected}, got shape {image.shape}")
     if not isinstance(max_neurons, (int, np.integer)) or max_neurons < 1:
         raise ValueError(f"max_neurons must be a positive integer, got {max_neurons!r}")
-    names = hidden_spiking_layers(model)
-    if not names:
-        raise ValueError(f"model {model.name!r} has no hidden LIF layer")
-    trains = metrics.spike_trains(model, image[None], layers=names)
+    if not trains:
+        raise ValueError("no spike trains to draw")
+    names = list(trains)
     rng = np.random.default_rng(seed)
 
     fig = Figure(figsize=(max(3.4 * len(names) + 0.6, 6.0), 4.4), layout="constrained")
     axes = fig.subplots(1, len(names), squeeze=False)[0]
     data = {"layer": [], "step": [], "neuron": [], "row": []}
     for ax, name in zip(axes, names, strict=True):
-        spikes = trains[name][0]  # (steps, neurons)
+        spikes = np.asarray(trains[name])
+        if spikes.ndim != 2:
+            raise ValueError(f"spikes of {name!r} must be (steps, neurons), got {spikes.shape}")
         steps, neurons = spikes.shape
         shown = np.arange(neurons)
         title = f"{name}: {neurons} neurons"
@@ -76,22 +63,23 @@ def raster_figure(model, image, max_neurons=200, seed=0, label="one image"):
         data["step"] += step.tolist()
         data["neuron"] += shown[row].tolist()
         data["row"] += row.tolist()
-    fig.suptitle(f"Spikes of the hidden LIF layers of {model.name}\nfor {label}", fontsize=11)
+    fig.suptitle(f"Spikes of the hidden LIF layers of {model_name}\nfor {label}", fontsize=11)
     return fig, data
 
 
-def sparsity_figure(models, images, batch_size=100):
-    """Spike counts and SynOps of several trained models on the same ``images``.
+def sparsity_figure(activity):
+    """Spike counts and SynOps of several trained models on the same images.
 
-    models: ``{label: keras.Model}``. Bars per model (log scale): the SynOps per image of its
-    spiking layers, summed, against the MACs the same layers' targets would cost with dense
-    activations. Returns ``(fig, data)``; data has one row per model and spiking layer with the
-    columns of :func:`lifsg.metrics.activity` and the model's label.
+    activity: the record of :func:`lifsg.studies.sparsity.measure` (``{"images": N,
+    "models": {label: {"run": name, "layers": [rows]}}}``). Bars per model (log scale): the
+    SynOps per image of its spiking layers, summed, against the MACs the same layers' targets
+    would cost with dense activations. Returns ``(fig, data)``; data has one row per model and
+    spiking layer with the columns of :func:`lifsg.metrics.activity` and the model's label.
     """
     data = {k: [] for k in ("model", *metrics.COLUMNS)}
     totals = {}
-    for label, model in models.items():
-        rows = metrics.activity(model, images, batch_size=batch_size)
+    for label, entry in activity["models"].items():
+        rows = entry["layers"]
         for row in rows:
             data["model"].append(label)
             for k in metrics.COLUMNS:
@@ -100,7 +88,7 @@ def sparsity_figure(models, images, batch_size=100):
             sum(r["synops_per_image"] for r in rows),
             sum(r["dense_macs_per_image"] for r in rows),
         )
-    fig = Figure(figsize=(max(6, 0.9 * len(models) + 2), 3.6), layout="constrained")
+    fig = Figure(figsize=(max(6, 0.9 * len(totals) + 2), 3.6), layout="constrained")
     ax = fig.add_subplot()
     x = np.arange(len(totals))
     synops = [t[0] for t in totals.values()]
@@ -110,7 +98,7 @@ def sparsity_figure(models, images, batch_size=100):
     ax.set_xticks(x, list(totals), rotation=30, ha="right", fontsize=8)
     ax.set_yscale("log")
     ax.set_ylabel("operations per image")
-    ax.set_title(f"after the spiking layers, {len(images)} test images", fontsize=10)
+    ax.set_title(f"after the spiking layers, {activity['images']} test images", fontsize=10)
     ax.grid(alpha=0.3, axis="y")
     ax.legend(fontsize=8)
     return fig, data

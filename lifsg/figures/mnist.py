@@ -7,12 +7,14 @@ orientation, clearly marked as other papers' numbers.
 """
 
 import json
-import re
 from pathlib import Path
 
 import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
+
+from lifsg.studies.results import group_name
+from lifsg.studies.sparsity import ACTIVITY_FILE
 
 # Other papers' numbers (docs/model.md, F6), not reproduced here.
 PUBLISHED = (
@@ -57,6 +59,9 @@ TABLE_COLUMNS = (
     "test_accuracy_mean",
     "test_accuracy_std",
     "epoch_time_s",
+    "synops_per_image",
+    "dense_macs_per_image",
+    "hidden_spikes_per_neuron_step",
 )
 
 
@@ -80,6 +85,27 @@ def load_results(results_dir, names=None):
     return out
 
 
+def load_activity(results_dir):
+    """The sparsity record stored beside the results (``activity.json``, written from
+    :func:`lifsg.studies.sparsity.measure`), or None where there is none."""
+    path = Path(results_dir) / ACTIVITY_FILE
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def _sparsity(layers):
+    """Summed SynOps and dense MACs per image of a model's spiking layers, and the spikes per
+    neuron and step of its hidden layers together."""
+    hidden = [r for r in layers if r["role"] == "hidden"]
+    slots = sum(r["neurons"] * r["steps"] for r in hidden)
+    return {
+        "synops_per_image": float(sum(r["synops_per_image"] for r in layers)),
+        "dense_macs_per_image": float(sum(r["dense_macs_per_image"] for r in layers)),
+        "hidden_spikes_per_neuron_step": (
+            float(sum(r["spikes_per_image"] for r in hidden) / slots) if slots else float("nan")
+        ),
+    }
+
+
 SURROGATES = ("flat", "superspike", "sigmoid", "esser")
 ENCODINGS = ("poisson", "latency", "constant")
 ORDER = (
@@ -95,11 +121,6 @@ ORDER = (
 
 def _order(group):
     return (ORDER.index(group) if group in ORDER else len(ORDER), group)
-
-
-def group_name(name):
-    """``dense_best_s2`` -> ``dense_best``: the run without its seed suffix."""
-    return re.sub(r"_s\d+$", "", name)
 
 
 def network(config):
@@ -126,14 +147,19 @@ def encoding_label(config):
     return "constant current"
 
 
-def results_table(results, accuracies=None, published=PUBLISHED):
+def results_table(results, accuracies=None, published=PUBLISHED, activity=None):
     """Rows (dicts with :data:`TABLE_COLUMNS`): ours grouped over seeds, then ``published``
     (other papers' numbers: dicts with run, network, test_accuracy; default MNIST's).
 
     accuracies: optional ``{run name: test accuracy}`` (e.g. the stored models re-evaluated
-    now) used instead of the accuracy in the JSON.
+    now) used instead of the accuracy in the JSON. activity: optional sparsity record
+    (:func:`load_activity`); a group it holds gets the SynOps and dense MACs per image of all
+    its spiking layers and its hidden layers' spikes per neuron and step (the measured seed's),
+    the others NaN.
     """
     accuracies = accuracies or {}
+    measured = (activity or {}).get("models", {})
+    no_sparsity = dict.fromkeys(TABLE_COLUMNS[-3:], float("nan"))
     groups = {}
     for r in results:
         groups.setdefault(group_name(r["name"]), []).append(r)
@@ -159,14 +185,14 @@ def results_table(results, accuracies=None, published=PUBLISHED):
                 "test_accuracy_mean": float(acc.mean()) if acc.size else float("nan"),
                 "test_accuracy_std": float(acc.std(ddof=1)) if acc.size > 1 else float("nan"),
                 "epoch_time_s": float(np.mean([r["epoch_time_s"] for r in runs])),
+                **(_sparsity(measured[group]["layers"]) if group in measured else no_sparsity),
             }
         )
     for p in published:
         row = dict.fromkeys(TABLE_COLUMNS, "")
         row.update(p, source=THEIRS, test_accuracy_mean=p["test_accuracy"])
         row.pop("test_accuracy")
-        row["test_accuracy_std"] = float("nan")
-        row["epoch_time_s"] = float("nan")
+        row.update(no_sparsity, test_accuracy_std=float("nan"), epoch_time_s=float("nan"))
         rows.append(row)
     return rows
 
@@ -178,8 +204,23 @@ def _percent(mean, std):
     return text + (f" ± {100 * std:.2f}" if std == std and std != "" else "")
 
 
+def _synops(row):
+    """``"1.66e+05 (13 %)"``: SynOps per image and their share of the dense MACs, or ""."""
+    synops, macs = row["synops_per_image"], row["dense_macs_per_image"]
+    if synops == "" or synops != synops:
+        return ""
+    return f"{synops:.3g} ({100 * synops / macs:.2g} %)" if macs else f"{synops:.3g}"
+
+
+def _rate(row):
+    rate = row["hidden_spikes_per_neuron_step"]
+    return "" if rate == "" or rate != rate else f"{rate:.3f}"
+
+
 def table_markdown(rows):
-    """The table as GitHub markdown (accuracy in percent, mean ± std over seeds)."""
+    """The table as GitHub markdown (accuracy in percent, mean ± std over seeds; SynOps per
+    image with their share of the dense MACs, and hidden spikes per neuron and step, where
+    measured)."""
     head = [
         "run",
         "source",
@@ -190,6 +231,8 @@ def table_markdown(rows):
         "epochs",
         "seeds",
         "test accuracy %",
+        "SynOps / image (of dense MACs)",
+        "hidden spikes / neuron / step",
     ]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
@@ -204,6 +247,8 @@ def table_markdown(rows):
             r["epochs"],
             r["seeds"],
             _percent(r["test_accuracy_mean"], r["test_accuracy_std"]),
+            _synops(r),
+            _rate(r),
         ]
         lines.append("| " + " | ".join(str(c) for c in cells) + " |")
     return "\n".join(lines)
@@ -214,7 +259,17 @@ def table_figure(rows, note="", dataset="F6 MNIST"):
 
     note: text added to the title (e.g. which data the runs saw).
     """
-    cols = ["run", "network", "encoding", "steps", "surrogate", "epochs", "seeds", "accuracy %"]
+    cols = [
+        "run",
+        "network",
+        "encoding",
+        "steps",
+        "surrogate",
+        "epochs",
+        "seeds",
+        "accuracy %",
+        "SynOps / image",
+    ]
     cells = [
         [
             str(r["run"]),
@@ -225,6 +280,7 @@ def table_figure(rows, note="", dataset="F6 MNIST"):
             str(r["epochs"]),
             str(r["seeds"]),
             _percent(r["test_accuracy_mean"], r["test_accuracy_std"]),
+            _synops(r),
         ]
         for r in rows
     ]

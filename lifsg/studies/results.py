@@ -7,6 +7,7 @@ Every JSON file of the studies is written by :func:`write_json` (atomic, indent 
 import json
 import os
 import platform
+import re
 from pathlib import Path
 
 import keras
@@ -113,6 +114,12 @@ def _threads():
     import tensorflow as tf
 
     return tf.config.threading.get_intra_op_parallelism_threads() or os.cpu_count()
+
+
+def group_name(name):
+    """``dense_best_s2`` -> ``dense_best``: a run's name without its seed suffix (runs that
+    differ only in the seed form one group)."""
+    return re.sub(r"_s\d+$", "", name)
 
 
 def config_key(config, ignore=("note",)):

@@ -86,6 +86,13 @@ def test_quick_run_with_default_folders_leaves_committed_files_alone(tmp_path):
     assert (fig_dir.parent / "results" / "f2_operating_modes.json").is_file()
 
 
+# notebook -> (results subfolder, table figure): the spike counts it stores feed its table
+SPARSITY_TABLES = {
+    "06_mnist": ("mnist", "f6_mnist_table"),
+    "09_fashion_mnist": ("fashion_mnist", "f9_fashion_table"),
+}
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("name", NAMES)
 def test_notebook_executes(name):
@@ -94,6 +101,18 @@ def test_notebook_executes(name):
     for cell in nb.cells:
         for output in cell.get("outputs", []):
             assert output.output_type != "error", f"{name}: {output.get('ename')}"
+    if name in SPARSITY_TABLES:
+        folder, table = SPARSITY_TABLES[name]
+        record = json.loads((out / "results" / folder / "activity.json").read_text())
+        rows = [
+            r for r in _csv_rows(out / "figures" / f"{table}.csv") if r["run"] in record["models"]
+        ]
+        assert rows and len(rows) == len(record["models"])
+        for row in rows:
+            layers = record["models"][row["run"]]["layers"]
+            assert float(row["synops_per_image"]) == pytest.approx(
+                sum(r["synops_per_image"] for r in layers)
+            )
 
 
 def _csv_rows(path):
