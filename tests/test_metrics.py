@@ -369,8 +369,8 @@ def test_measure_stored_models_and_results_table(currents, tmp_path):
     )
     assert lines[3].endswith("|  |  |")
     studies.write_json(tmp_path / sparsity.ACTIVITY_FILE, record)
-    assert f6.load_activity(tmp_path) == json.loads(json.dumps(record))
-    assert f6.load_activity(tmp_path / "absent") is None
+    assert studies.results.load_activity(tmp_path) == json.loads(json.dumps(record))
+    assert studies.results.load_activity(tmp_path / "absent") is None
     _, data = activity_figures.sparsity_figure(record)
     assert data["model"] == ["x", "x", "y", "y"] and data["layer"] == ["a", "b", "a", "b"]
 

@@ -152,9 +152,10 @@ def speed_sections(bench, rows):
 def results_page(repo):
     """Markdown of the results page, from results/ and benchmarks/results.json."""
     from lifsg.figures import mnist as f6
+    from lifsg.studies.results import load_activity, load_results
 
     mnist_dir, fashion_dir = repo / "results" / "mnist", repo / "results" / "fashion_mnist"
-    mnist, fashion = f6.load_results(mnist_dir), f6.load_results(fashion_dir)
+    mnist, fashion = load_results(mnist_dir), load_results(fashion_dir)
     _, surrogates = f6.surrogate_table(mnist)
     rows = json.loads((repo / "benchmarks" / "results.json").read_text())
     return "\n\n".join(
@@ -166,7 +167,7 @@ def results_page(repo):
             ") and `benchmarks/results.json` (`make benchmark`). "
             "The README discusses them.",
             "## MNIST",
-            f6.table_markdown(f6.results_table(mnist, activity=f6.load_activity(mnist_dir))),
+            f6.table_markdown(f6.results_table(mnist, activity=load_activity(mnist_dir))),
             "Encoding x surrogate (test accuracy %, mean ± std (seeds)):",
             f6.surrogate_markdown(surrogates),
             "## Fashion-MNIST",
@@ -174,7 +175,7 @@ def results_page(repo):
                 f6.results_table(
                     fashion,
                     published=f6.FASHION_PUBLISHED,
-                    activity=f6.load_activity(fashion_dir),
+                    activity=load_activity(fashion_dir),
                 )
             ),
             "## Speed",

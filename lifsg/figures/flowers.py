@@ -130,7 +130,7 @@ def learning_curves_figure(results, label=""):
 def table_rows(results):
     """One row per nonlinearity: final test accuracy over seeds and the run's costs.
 
-    results: run dicts as :func:`lifsg.figures.mnist.load_results` gives them, with
+    results: run dicts as :func:`lifsg.studies.results.load_results` gives them, with
     ``epoch_time_s`` from the runs' timing files (``nan`` where there is none).
     """
     rows = []

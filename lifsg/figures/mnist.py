@@ -6,15 +6,11 @@ mean and standard deviation. Published small-SNN figures are listed beside ours 
 orientation, clearly marked as other papers' numbers.
 """
 
-import json
-from pathlib import Path
-
 import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
 from lifsg.studies.results import group_name
-from lifsg.studies.sparsity import ACTIVITY_FILE
 
 # Other papers' numbers (docs/model.md, F6), not reproduced here.
 PUBLISHED = (
@@ -63,33 +59,6 @@ TABLE_COLUMNS = (
     "dense_macs_per_image",
     "hidden_spikes_per_neuron_step",
 )
-
-
-def load_results(results_dir, names=None):
-    """Run results (dicts) in ``results_dir``, sorted by name (only ``names`` if given).
-
-    Each gets ``epoch_time_s`` (median seconds per training epoch on the machine that ran it)
-    from its ``<name>.timing.json``, or from the result itself where older runs stored it.
-    """
-    out = []
-    for path in sorted(Path(results_dir).glob("*.json")):
-        if path.name.endswith(".timing.json") or (names is not None and path.stem not in names):
-            continue
-        result = json.loads(path.read_text())
-        if isinstance(result, dict) and "history" in result and "config" in result:
-            timing = path.with_name(f"{path.stem}.timing.json")
-            if timing.is_file():
-                result["epoch_time_s"] = json.loads(timing.read_text())["epoch_time_s"]
-            result.setdefault("epoch_time_s", float("nan"))
-            out.append(result)
-    return out
-
-
-def load_activity(results_dir):
-    """The sparsity record stored beside the results (``activity.json``, written from
-    :func:`lifsg.studies.sparsity.measure`), or None where there is none."""
-    path = Path(results_dir) / ACTIVITY_FILE
-    return json.loads(path.read_text()) if path.is_file() else None
 
 
 def _sparsity(layers):
@@ -153,9 +122,9 @@ def results_table(results, accuracies=None, published=PUBLISHED, activity=None):
 
     accuracies: optional ``{run name: test accuracy}`` (e.g. the stored models re-evaluated
     now) used instead of the accuracy in the JSON. activity: optional sparsity record
-    (:func:`load_activity`); a group it holds gets the SynOps and dense MACs per image of all
-    its spiking layers and its hidden layers' spikes per neuron and step (the measured seed's),
-    the others NaN.
+    (:func:`lifsg.studies.results.load_activity`); a group it holds gets the SynOps and dense
+    MACs per image of all its spiking layers and its hidden layers' spikes per neuron and step
+    (the measured seed's), the others NaN.
     """
     accuracies = accuracies or {}
     measured = (activity or {}).get("models", {})

@@ -13,6 +13,8 @@ from pathlib import Path
 import keras
 import numpy as np
 
+ACTIVITY_FILE = "activity.json"  # the sparsity record beside a study's run results
+
 
 def versions():
     """The versions that produced a result (lifsg, TensorFlow, Keras, NumPy, Python, backend)."""
@@ -114,6 +116,33 @@ def _threads():
     import tensorflow as tf
 
     return tf.config.threading.get_intra_op_parallelism_threads() or os.cpu_count()
+
+
+def load_results(results_dir, names=None):
+    """Run results (dicts) in ``results_dir``, sorted by name (only ``names`` if given).
+
+    Each gets ``epoch_time_s`` (median seconds per training epoch on the machine that ran it)
+    from its ``<name>.timing.json``, or from the result itself where older runs stored it.
+    """
+    out = []
+    for path in sorted(Path(results_dir).glob("*.json")):
+        if path.name.endswith(".timing.json") or (names is not None and path.stem not in names):
+            continue
+        result = json.loads(path.read_text())
+        if isinstance(result, dict) and "history" in result and "config" in result:
+            timing = path.with_name(f"{path.stem}.timing.json")
+            if timing.is_file():
+                result["epoch_time_s"] = json.loads(timing.read_text())["epoch_time_s"]
+            result.setdefault("epoch_time_s", float("nan"))
+            out.append(result)
+    return out
+
+
+def load_activity(results_dir):
+    """The sparsity record stored beside the results (``activity.json``, written from
+    :func:`lifsg.studies.sparsity.measure`), or None where there is none."""
+    path = Path(results_dir) / ACTIVITY_FILE
+    return json.loads(path.read_text()) if path.is_file() else None
 
 
 def group_name(name):

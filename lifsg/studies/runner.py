@@ -13,7 +13,7 @@ from lifsg.data.synthetic import synthetic_digits
 from . import distribute
 from .config import quick_config
 from .plan import claim, lock_path, stored_result
-from .results import evaluate
+from .results import evaluate, load_results
 from .training import train
 
 
@@ -121,11 +121,9 @@ def evaluate_finished(plans, images, labels, out=None):
 
     Prints one line per run (unfinished runs with their state) to ``out`` (default stdout).
     Returns ``(accuracies, results)``: {run name: accuracy now} and the stored result dicts
-    of the finished runs (:func:`lifsg.figures.mnist.load_results`, with timings).
+    of the finished runs (:func:`lifsg.studies.results.load_results`, with timings).
     """
     import sys
-
-    from lifsg.figures.mnist import load_results
 
     from .plan import run_state
 

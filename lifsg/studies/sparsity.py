@@ -2,8 +2,9 @@
 (:func:`lifsg.metrics.activity`), and one image's spikes for a raster plot.
 
 :func:`measure` gives the JSON-ready record that notebooks 06 and 09 store as
-``activity.json`` beside the run results; the results tables
-(:func:`lifsg.figures.mnist.results_table`) and :mod:`lifsg.figures.activity` read it.
+``activity.json`` beside the run results (read back by
+:func:`lifsg.studies.results.load_activity`); the results tables
+(:func:`lifsg.figures.mnist.results_table`) and :mod:`lifsg.figures.activity` draw it.
 """
 
 from pathlib import Path
@@ -12,10 +13,10 @@ import numpy as np
 
 from lifsg import metrics
 
-from .results import group_name, load
+from .results import ACTIVITY_FILE, group_name, load
 from .training import prepare_images
 
-ACTIVITY_FILE = "activity.json"
+__all__ = ["ACTIVITY_FILE", "first_seeds", "measure", "raster_trains"]
 
 
 def first_seeds(names):
