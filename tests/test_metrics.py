@@ -362,12 +362,14 @@ def test_measure_stored_models_and_results_table(currents, tmp_path):
     assert np.isnan(z["synops_per_image"])  # not measured: no number, not zero
     share = 100 * x["synops_per_image"] / x["dense_macs_per_image"]
     lines = f6.table_markdown(rows).splitlines()
-    assert lines[0].endswith("| SynOps / image (of dense MACs) | hidden spikes / neuron / step |")
+    assert lines[0].endswith(
+        "| s / epoch | SynOps / image (of dense MACs) | hidden spikes / neuron / step |"
+    )
     assert lines[2].endswith(
-        f"| {x['synops_per_image']:.3g} ({share:.2g} %) | "
+        f"| 1 | {x['synops_per_image']:.3g} ({share:.2g} %) | "
         f"{x['hidden_spikes_per_neuron_step']:.3f} |"
     )
-    assert lines[3].endswith("|  |  |")
+    assert lines[3].endswith("| 1 |  |  |")
     studies.write_json(tmp_path / sparsity.ACTIVITY_FILE, record)
     assert studies.results.load_activity(tmp_path) == json.loads(json.dumps(record))
     assert studies.results.load_activity(tmp_path / "absent") is None

@@ -181,14 +181,19 @@ def _synops(row):
     return f"{synops:.3g} ({100 * synops / macs:.2g} %)" if macs else f"{synops:.3g}"
 
 
+def _seconds(value):
+    return "" if value == "" or value != value else f"{value:.0f}"
+
+
 def _rate(row):
     rate = row["hidden_spikes_per_neuron_step"]
     return "" if rate == "" or rate != rate else f"{rate:.3f}"
 
 
 def table_markdown(rows):
-    """The table as GitHub markdown (accuracy in percent, mean ± std over seeds; SynOps per
-    image with their share of the dense MACs, and hidden spikes per neuron and step, where
+    """The table as GitHub markdown (accuracy in percent, mean ± std over seeds; seconds per
+    training epoch, the seeds' mean of each run's median on the machine that ran it; SynOps
+    per image with their share of the dense MACs, and hidden spikes per neuron and step, where
     measured)."""
     head = [
         "run",
@@ -200,6 +205,7 @@ def table_markdown(rows):
         "epochs",
         "seeds",
         "test accuracy %",
+        "s / epoch",
         "SynOps / image (of dense MACs)",
         "hidden spikes / neuron / step",
     ]
@@ -216,6 +222,7 @@ def table_markdown(rows):
             r["epochs"],
             r["seeds"],
             _percent(r["test_accuracy_mean"], r["test_accuracy_std"]),
+            _seconds(r["epoch_time_s"]),
             _synops(r),
             _rate(r),
         ]
