@@ -254,7 +254,7 @@ def test_results_json_and_keras_file(digits, tmp_path):
     assert len(timing["epoch_times_s"]) == 2 and timing["epoch_time_s"] > 0
     assert not (tmp_path / "res").glob("*.tmp") or not list((tmp_path / "res").glob("*tmp*"))
     assert (tmp_path / "res" / "tiny_s0.keras").stat().st_size < 200_000
-    rows = f6.results_table(f6.load_results(tmp_path / "res"))
+    rows = f6.results_table(studies.results.load_results(tmp_path / "res"))
     assert rows[0]["run"] == "tiny" and rows[0]["seeds"] == "0"
     assert rows[-1]["source"] == f6.THEIRS
 

@@ -289,10 +289,8 @@ def learning_curves(
 ):
     """Error per epoch (log scale) on held-out images (see :func:`_curve_key`; the legend
     says which): (a) headline runs, thin: each seed, bold: mean; (b) the encoding x surrogate
-    runs. Returns ``(fig, data)``, data in long format (one row per run and epoch) with
-    accuracies, not errors."""
-    fig = Figure(figsize=(11, 4), layout="constrained")
-    ax_a, ax_b = fig.subplots(1, 2)
+    runs, drawn only where there are any. Returns ``(fig, data)``, data in long format (one
+    row per run and epoch) with accuracies, not errors."""
     keys = ("run", "group", "seed", "epoch", "lr", "loss", "accuracy")
     data = {k: [] for k in (*keys, "val_accuracy", "test_accuracy")}
     groups = {}
@@ -305,6 +303,9 @@ def learning_curves(
             row = {"run": r["name"], "group": group, "seed": r["seed"], **h}
             for k in data:
                 data[k].append(row.get(k, float("nan")))
+    table = any(group not in headline for group in groups)
+    fig = Figure(figsize=(11, 4) if table else (6, 4), layout="constrained")
+    ax_a, ax_b = fig.subplots(1, 2) if table else (fig.subplots(), None)
     colors = iter(f"C{i % 10}" for i in range(100))
     styles = {"poisson": ":", "latency": "--", "constant": "-"}
     for group in sorted(groups, key=_order):
@@ -322,7 +323,8 @@ def learning_curves(
         label = f"{group} ({len(runs)} seed{'s' if len(runs) > 1 else ''}, {where})"
         ls = styles.get(runs[0]["encoding"], "-") if ax is ax_b else "-"
         ax.plot(np.arange(1, n + 1), mean, color=color, lw=1.8, ls=ls, label=label)
-    for ax, title in ((ax_a, "(a) headline runs"), (ax_b, "(b) encodings x surrogates")):
+    panels = [(ax_a, "(a) headline runs" if table else "headline runs")]
+    for ax, title in panels + ([(ax_b, "(b) encodings x surrogates")] if table else []):
         ax.set_xlabel("epoch")
         ax.set_ylabel("error on held-out images (%)")
         ax.set_yscale("log")
