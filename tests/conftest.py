@@ -1,6 +1,6 @@
-"""Shared test set-up: quiet TensorFlow, fixed seeds, every test under tests/notebooks/
-(notebook executions) marked slow, and a long timeout for slow and browser (ui) tests (the
-default, pyproject.toml's ``timeout``, is for the quick ones)."""
+"""Shared test set-up: quiet TensorFlow, fixed seeds, a small RunConfig factory, every test
+under tests/notebooks/ (notebook executions) marked slow, and a long timeout for slow and
+browser (ui) tests (the default, pyproject.toml's ``timeout``, is for the quick ones)."""
 
 import os
 from pathlib import Path
@@ -27,3 +27,27 @@ def pytest_collection_modifyitems(items):
 @pytest.fixture
 def rng():
     return np.random.default_rng(1234)
+
+
+@pytest.fixture(scope="session")
+def tiny():
+    """``tiny(name="tiny", **changes)``: a RunConfig that trains in seconds (constant current,
+    3 steps of dt 1, 784-12-10, cross-entropy, 2 epochs, batch 32, learning rate 3e-3), with
+    ``changes`` (RunConfig fields) applied."""
+    from lifsg.studies import RunConfig
+
+    def make(name="tiny", **changes):
+        config = RunConfig(
+            name=name,
+            encoding="constant",
+            steps=3,
+            dt=1.0,
+            units=(12,),
+            loss="crossentropy",
+            epochs=2,
+            batch_size=32,
+            learning_rate=3e-3,
+        )
+        return config.replace(**changes)
+
+    return make

@@ -1,7 +1,9 @@
 """Paper items F4 (input encodings) and F5 (surrogate equivalence): figure functions and the
 numbers notebooks 04 and 05 save."""
 
+import ast
 import csv
+import hashlib
 import json
 import math
 import re
@@ -306,8 +308,8 @@ def test_train_runs_repeat_plain_fit_through_the_harness():
         n_train=64, n_val=32, n_test=32, epochs=2, batch_size=16, hidden=8, seeds=(3,)
     )
     config = f5.run_config("superspike", 0.1, settings=settings, seed=3)
-    (run,) = f5.train_runs([config], settings)
-    (x, y), (x_te, y_te) = f5.task_data(settings)
+    (run,) = f5.train_runs([config])
+    (x, y), (x_te, y_te) = f5.task_data(config)
     task = TaskConfig()
     keras.utils.set_random_seed(3)
     inputs = keras.Input((task.steps, task.channels))
@@ -337,6 +339,120 @@ def test_train_runs_repeat_plain_fit_through_the_harness():
         np.testing.assert_allclose(run["history"][key], fit.history[key], rtol=1e-6)
     assert run["test_loss"] == pytest.approx(test_loss, rel=1e-6)
     assert run["test_accuracy"] == pytest.approx(test_accuracy)
+
+
+#: every field of notebook 05's paper-mode configs but name, surrogate, w_leak and seed (the
+#: committed results were made with train_size / test_size None: the same, all of the data)
+F5_PAPER_CONFIG = {
+    "architecture": "dense",
+    "encoding": "spikes",
+    "beta": 10.0,
+    "trainable_leak": False,
+    "epochs": 15,
+    "steps": 30,
+    "factor": 1.0,
+    "dt": 0.005,
+    "latency_tau": 1.0,
+    "latency_threshold": 0.2,
+    "units": [48],
+    "conv_filters": [],
+    "conv_kernel": 3,
+    "conv_downsample": "pool",
+    "kernel_initializer": "glorot_uniform",
+    "use_bias": True,
+    "readout_leak": 0.0,
+    "readout_bias": 0.0,
+    "augment_shift": 0,
+    "classes": 5,
+    "input_shape": [30, 24],
+    "loss": "crossentropy",
+    "batch_size": 128,
+    "learning_rate": 0.003,
+    "lr_patience": 7,
+    "lr_monitor": "loss",
+    "lr_factor": 1.0,
+    "min_lr": 0.0,
+    "train_size": 1536,
+    "test_size": 1024,
+    "validation": 512,
+    "eval_test": True,
+    "eval_batch_size": 128,
+    "epoch_seeds": False,
+    "note": "",
+    "extra": {},
+}
+#: SHA-256 of (x float32 bytes + y int64 bytes) of the paper-mode task data
+F5_PAPER_DIGESTS = (
+    "d7a711b5e61eb6c44028cee79074a4b059756501eda613825933593291bcfc4f",  # train + validation
+    "60f3f8eac4cee27c3ac08456899912a2bf9a9eb0805af59a351428a5f3023c1d",  # test
+)
+
+
+def _digest(x, y):
+    return hashlib.sha256(
+        np.ascontiguousarray(x, "float32").tobytes() + np.asarray(y, "int64").tobytes()
+    ).hexdigest()
+
+
+def test_paper_mode_configs_and_data_are_those_of_the_committed_f5():
+    """Notebook 05's paper-mode runs (its parameters, built as its cell (c) builds them) have
+    the settings, configs and task data that results/f5_surrogate_equivalence.json was made
+    with; a change here means the committed F5 numbers no longer follow from the code."""
+    nb = json.loads((REPO / "notebooks" / "05_surrogate_equivalence.ipynb").read_text())
+    cell = next(c for c in nb["cells"] if c["cell_type"] == "code")
+    p = {
+        n.targets[0].id: ast.literal_eval(n.value) for n in ast.parse("".join(cell["source"])).body
+    }
+    committed = json.loads((REPO / "results" / "f5_surrogate_equivalence.json").read_text())
+    assert committed["quick"] is False
+    settings = committed["settings"]
+    for key in ("beta", "w_leak", "steps", "shaped", "profile_flat_leaks", "train_flat_leaks"):
+        assert p[key.upper()] == settings[key], key
+    assert vars(TaskConfig()) == settings["task"]
+    train = f5.TrainSettings(
+        n_train=p["N_TRAIN"],
+        n_val=p["N_VAL"],
+        n_test=p["N_TEST"],
+        epochs=p["EPOCHS"],
+        hidden=p["HIDDEN"],
+        learning_rate=p["LEARNING_RATE"],
+        seeds=tuple(range(p["SEED"], p["SEED"] + p["SEEDS"])),
+    )
+    configs = f5.default_configs(p["TRAIN_FLAT_LEAKS"], p["SHAPED"], p["W_LEAK"], p["BETA"], train)
+    scale = f5.settings_of(configs)
+    assert scale == train and vars(scale) | {"seeds": list(scale.seeds)} == settings["train"]
+    runs = [("flat", w) for w in settings["train_flat_leaks"]]
+    runs += [(name, settings["w_leak"]) for name in settings["shaped"]]
+    expected = [(sur, w, s) for sur, w in runs for s in settings["train"]["seeds"]]
+    assert [(c.surrogate, c.w_leak, c.seed) for c in configs] == expected
+    for config in configs:
+        d = config.to_dict()
+        assert d.pop("name") == f"f5_{config.surrogate}_leak{config.w_leak:g}_s{config.seed}"
+        assert {k: v for k, v in d.items() if k not in ("surrogate", "w_leak", "seed")} == (
+            F5_PAPER_CONFIG
+        )
+    (x, y), (x_te, y_te) = f5.task_data(configs[0])
+    assert len(x) == configs[0].train_size and len(x_te) == configs[0].test_size  # no cut
+    assert (_digest(x, y), _digest(x_te, y_te)) == F5_PAPER_DIGESTS
+
+
+def test_quick_config_scales_the_f5_runs_and_their_data():
+    config = f5.run_config("sigmoid", 0.05, seed=2)
+    quick = studies.quick_config(config, train_size=100, test_size=40)
+    before, after = config.to_dict(), quick.to_dict()
+    changed = {k for k in after if after[k] != before[k]}
+    assert changed == set("epochs batch_size units validation train_size test_size note".split())
+    assert quick.steps == config.steps  # the spike trains' own steps
+    (x, y), (x_te, _) = f5.task_data(quick)
+    assert x.shape == (100, config.steps, TaskConfig().channels) and len(x_te) == 40
+    x_val, y_val = temporal_task(quick.validation, seed=2)
+    np.testing.assert_array_equal(x[-quick.validation :], x_val)
+    np.testing.assert_array_equal(y[-quick.validation :], y_val)
+    assert f5.settings_of([quick]) == f5.TrainSettings(
+        n_train=50, n_val=50, n_test=40, epochs=2, batch_size=32, hidden=32, seeds=(2,)
+    )
+    with pytest.raises(ValueError, match="differ in scale"):
+        f5.settings_of([config, quick])
 
 
 def _fake_runs():

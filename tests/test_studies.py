@@ -1,5 +1,6 @@
 """lifsg.studies: plan files, the resuming runner, locks, status and the command line."""
 
+import functools
 import json
 import subprocess
 import sys
@@ -15,30 +16,19 @@ from lifsg.studies.plan import claim
 REPO = Path(__file__).resolve().parents[1]
 
 
-def tiny(name, **changes):
-    config = studies.RunConfig(
-        name=name,
-        encoding="constant",
-        steps=3,
-        dt=1.0,
-        units=(12,),
-        loss="crossentropy",
-        epochs=2,
-        batch_size=64,
-        learning_rate=3e-3,
-        validation=100,
-        eval_test=False,
-    )
-    return config.replace(**changes)
+@pytest.fixture
+def tiny(tiny):
+    """conftest's ``tiny`` with batch 64, 100 validation images and no per-epoch test."""
+    return functools.partial(tiny, batch_size=64, validation=100, eval_test=False)
 
 
 @pytest.fixture
-def plan(tmp_path):
+def plan(tmp_path, tiny):
     configs = [tiny("a"), tiny("b", seed=1)]
     return studies.write_plan(tmp_path / "plans" / "toy.json", "toy", "synthetic_digits", configs)
 
 
-def test_plan_round_trip_and_folders(plan, tmp_path):
+def test_plan_round_trip_and_folders(plan, tmp_path, tiny):
     assert [r.name for r in plan.runs] == ["a", "b"]
     assert plan.run("b").config == tiny("b", seed=1)
     assert plan.runs_dir.resolve() == (tmp_path / "runs" / "toy").resolve()
@@ -91,7 +81,7 @@ def test_work_trains_resumes_and_cleans_up(plan):
 
 
 @pytest.mark.slow  # trains (35-145 s here)
-def test_a_stored_result_of_another_config_does_not_count(plan):
+def test_a_stored_result_of_another_config_does_not_count(plan, tiny):
     studies.work([plan], only=["a"], verbose=0)
     longer = studies.write_plan(
         plan.path, "toy", "synthetic_digits", [tiny("a", epochs=3), tiny("b", seed=1)]

@@ -17,21 +17,6 @@ from lifsg.studies.training import Plateau
 REPO = Path(__file__).resolve().parents[1]
 
 
-def tiny(**changes):
-    config = studies.RunConfig(
-        name="tiny",
-        encoding="constant",
-        steps=3,
-        dt=1.0,
-        units=(12,),
-        loss="crossentropy",
-        epochs=2,
-        batch_size=32,
-        learning_rate=3e-3,
-    )
-    return config.replace(**changes)
-
-
 @pytest.fixture(scope="module")
 def digits():
     x, y = synthetic_digits(160, seed=3)
@@ -72,12 +57,12 @@ def test_synthetic_digits_are_mnist_shaped_and_balanced():
         ({"encoding": "spikes", "input_shape": (4, 6)}, "steps 3"),
     ],
 )
-def test_build_model_rejects_bad_configs(changes, message):
+def test_build_model_rejects_bad_configs(changes, message, tiny):
     with pytest.raises(ValueError, match=message):
         studies.build_model(tiny(**changes))
 
 
-def test_config_round_trip_and_unknown_fields():
+def test_config_round_trip_and_unknown_fields(tiny):
     config = tiny(conv_filters=(4, 8), architecture="hybrid")
     assert studies.RunConfig.from_dict(json.loads(json.dumps(config.to_dict()))) == config
     later = config.replace(nonlinearity="relu", readout_leak=0.0, eval_batch_size=7)
@@ -86,7 +71,7 @@ def test_config_round_trip_and_unknown_fields():
         studies.RunConfig.from_dict({"name": "x", "colour": "red"})
 
 
-def test_later_fields_are_left_out_of_to_dict_only_at_their_defaults():
+def test_later_fields_are_left_out_of_to_dict_only_at_their_defaults(tiny):
     """Plan and result files written before these fields existed stay what the code writes."""
     from lifsg.studies.config import LATER_FIELDS
 
@@ -97,7 +82,7 @@ def test_later_fields_are_left_out_of_to_dict_only_at_their_defaults():
     assert tiny(**changed).to_dict().items() >= changed.items()
 
 
-def test_spike_train_input_and_fixed_readout_leak():
+def test_spike_train_input_and_fixed_readout_leak(tiny):
     config = tiny(encoding="spikes", input_shape=(3, 6), readout_leak=0.25)
     longer = config.replace(steps=6, input_shape=(6, 6))
     assert studies.validate(studies.quick_config(longer)).steps == 6  # the data's steps
@@ -111,7 +96,7 @@ def test_spike_train_input_and_fixed_readout_leak():
     assert keras.ops.convert_to_numpy(model(spikes)).shape == (2, 10)
 
 
-def test_relu_twin_has_the_same_graph_and_initial_weights_without_lif():
+def test_relu_twin_has_the_same_graph_and_initial_weights_without_lif(tiny):
     config = tiny(architecture="hybrid", conv_filters=(4,), units=(5,))
     lif = studies.build_model(config)
     relu = studies.build_model(config.replace(nonlinearity="relu"))
@@ -138,7 +123,7 @@ def test_relu_twin_has_the_same_graph_and_initial_weights_without_lif():
         {"architecture": "hybrid", "encoding": "poisson", "conv_filters": (3,), "units": (5,)},
     ],
 )
-def test_models_map_images_to_probabilities(changes):
+def test_models_map_images_to_probabilities(changes, tiny):
     model = studies.build_model(tiny(**changes))
     x = np.random.default_rng(0).uniform(0, 1, (5, 28, 28)).astype("float32")
     p = keras.ops.convert_to_numpy(model(x))
@@ -147,7 +132,7 @@ def test_models_map_images_to_probabilities(changes):
 
 
 @pytest.mark.parametrize("units", [(7,), (7, 5)])
-def test_constant_current_shortcut_equals_the_per_step_dense_lif(units):
+def test_constant_current_shortcut_equals_the_per_step_dense_lif(units, tiny):
     """Dense once + repeat over time == ConstantEncoder(steps) -> DenseLIF, same weights."""
     config = tiny(units=units, steps=5)
     model = studies.build_model(config)
@@ -164,7 +149,7 @@ def test_constant_current_shortcut_equals_the_per_step_dense_lif(units):
     )
 
 
-def test_hybrid_constant_shortcut_equals_conv_at_every_step():
+def test_hybrid_constant_shortcut_equals_conv_at_every_step(tiny):
     config = tiny(architecture="hybrid", conv_filters=(3, 4), units=(), steps=3)
     model = studies.build_model(config)
     poisson_like = studies.build_model(config.replace(encoding="latency"))  # per-step conv path
@@ -195,7 +180,7 @@ def test_plateau_rule_matches_keras_reduce_lr_on_plateau():
 
 
 @pytest.mark.slow  # trains twice (tens of seconds here)
-def test_interrupted_run_resumes_where_it_stopped(digits, tmp_path):
+def test_interrupted_run_resumes_where_it_stopped(digits, tmp_path, tiny):
     config = tiny()
     # uninterrupted reference
     full = studies.train(config, digits, tmp_path / "full", verbose=0)
@@ -223,7 +208,7 @@ def test_interrupted_run_resumes_where_it_stopped(digits, tmp_path):
 
 
 @pytest.mark.slow  # trains and resumes (tens of seconds here)
-def test_resume_accepts_a_checkpoint_written_before_new_config_fields(digits, tmp_path):
+def test_resume_accepts_a_checkpoint_written_before_new_config_fields(digits, tmp_path, tiny):
     studies.train(tiny(), digits, tmp_path / "run", verbose=0, max_epochs=1)
     state_path = checkpoints.latest_checkpoint(tmp_path / "run") / checkpoints.STATE
     state = json.loads(state_path.read_text())
@@ -233,13 +218,13 @@ def test_resume_accepts_a_checkpoint_written_before_new_config_fields(digits, tm
 
 
 @pytest.mark.slow  # trains first (tens of seconds here)
-def test_resume_refuses_a_different_config(digits, tmp_path):
+def test_resume_refuses_a_different_config(digits, tmp_path, tiny):
     studies.train(tiny(), digits, tmp_path / "run", verbose=0, max_epochs=1)
     with pytest.raises(ValueError, match="different config"):
         studies.train(tiny(units=(9,)), digits, tmp_path / "run", verbose=0)
 
 
-def test_results_json_and_keras_file(digits, tmp_path):
+def test_results_json_and_keras_file(digits, tmp_path, tiny):
     config = tiny(validation=16, name="tiny_s0")
     result = studies.train(config, digits, tmp_path / "ck", results_dir=tmp_path / "res", verbose=0)
     stored = json.loads((tmp_path / "res" / "tiny_s0.json").read_text())
@@ -260,7 +245,7 @@ def test_results_json_and_keras_file(digits, tmp_path):
 
 
 @pytest.mark.slow  # trains three times and loads once
-def test_run_or_load_trains_once_then_loads_the_stored_run(digits, tmp_path, capsys):
+def test_run_or_load_trains_once_then_loads_the_stored_run(digits, tmp_path, capsys, tiny):
     config = tiny(epochs=1, name="rol")
     res = tmp_path / "res"
     first = studies.run_or_load(config, digits, tmp_path / "a", res, verbose=0)
@@ -277,7 +262,7 @@ def test_run_or_load_trains_once_then_loads_the_stored_run(digits, tmp_path, cap
 
 @pytest.mark.slow  # trains and reloads (tens of seconds here)
 @pytest.mark.parametrize("encoding", ["constant", "latency"])
-def test_saved_model_loads_with_identical_predictions(digits, tmp_path, encoding):
+def test_saved_model_loads_with_identical_predictions(digits, tmp_path, encoding, tiny):
     config = tiny(encoding=encoding, epochs=1)
     result = studies.train(config, digits, tmp_path / "ck", results_dir=tmp_path / "res", verbose=0)
     (x_test, y_test) = digits[1]
@@ -298,7 +283,7 @@ def test_prepare_images_checks_float_range():
 
 
 @pytest.mark.slow  # trains (tens of seconds here)
-def test_checkpoints_are_atomic_folders_and_old_ones_are_removed(digits, tmp_path):
+def test_checkpoints_are_atomic_folders_and_old_ones_are_removed(digits, tmp_path, tiny):
     studies.train(tiny(epochs=3), digits, tmp_path / "run", verbose=0, max_epochs=2)
     assert [p.name for p in (tmp_path / "run").iterdir()] == ["epoch-0002"]
     assert sorted(p.name for p in (tmp_path / "run" / "epoch-0002").iterdir()) == [
@@ -308,7 +293,7 @@ def test_checkpoints_are_atomic_folders_and_old_ones_are_removed(digits, tmp_pat
 
 
 @pytest.mark.slow  # trains twice (tens of seconds here)
-def test_a_crash_while_writing_a_checkpoint_resumes_from_the_previous_epoch(digits, tmp_path):
+def test_a_crash_while_writing_a_checkpoint_resumes_from_the_previous_epoch(digits, tmp_path, tiny):
     config = tiny()
     full = studies.train(config, digits, tmp_path / "full", verbose=0)
     studies.train(config, digits, tmp_path / "run", verbose=0, max_epochs=1)
@@ -327,7 +312,7 @@ def test_a_crash_while_writing_a_checkpoint_resumes_from_the_previous_epoch(digi
 
 @pytest.mark.slow  # trains per damage (tens of seconds here)
 @pytest.mark.parametrize("damage", ["missing state", "missing model", "corrupt model", "bad json"])
-def test_a_damaged_checkpoint_is_never_silently_restarted(digits, tmp_path, damage):
+def test_a_damaged_checkpoint_is_never_silently_restarted(digits, tmp_path, damage, tiny):
     studies.train(tiny(), digits, tmp_path / "run", verbose=0, max_epochs=1)
     folder = checkpoints.latest_checkpoint(tmp_path / "run")
     if damage == "missing state":
@@ -346,7 +331,7 @@ def test_a_damaged_checkpoint_is_never_silently_restarted(digits, tmp_path, dama
 
 
 @pytest.mark.slow  # trains (tens of seconds here)
-def test_fixed_untrained_leak_stays_fixed(digits, tmp_path):
+def test_fixed_untrained_leak_stays_fixed(digits, tmp_path, tiny):
     config = tiny(w_leak=0.2, trainable_leak=False)
     model = studies.train(config, digits, tmp_path / "run", verbose=0)["model"]
     leaks = [w for w in model.weights if "w_leak" in w.path and "readout" not in w.path]
@@ -359,7 +344,7 @@ def test_fixed_untrained_leak_stays_fixed(digits, tmp_path):
         studies.build_model(tiny(w_leak=1.5))
 
 
-def test_shift_augmentation_acts_in_training_only():
+def test_shift_augmentation_acts_in_training_only(tiny):
     model = studies.build_model(tiny(augment_shift=2))
     x = np.zeros((16, 28, 28), "float32")
     x[:, 10:18, 12:16] = 1.0

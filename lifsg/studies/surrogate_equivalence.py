@@ -30,7 +30,9 @@ drawings are in :mod:`lifsg.figures.surrogate_equivalence`.
 (c) :func:`train_runs`: learning curves on :func:`lifsg.data.synthetic.temporal_task`, a task
     where only spike timing carries the class, trained by the one harness
     (:func:`lifsg.studies.training.train`) on DenseLIF -> LeakyReadout: flat at several leaks
-    against shaped surrogates at one fixed leak, several seeds (:func:`default_configs`).
+    against shaped surrogates at one fixed leak, several seeds (:func:`default_configs`). Each
+    run's data sizes are its config's (:func:`task_data`), so QUICK mode scales the runs with
+    :func:`lifsg.studies.config.quick_config`, as notebook 06 does for MNIST.
 
     Reproducibility (measured on the 2-core development machine, 15 epochs, seed 0, flat at
     0.05 and 0.15 and superspike): each run is seeded (``keras.utils.set_random_seed``) and
@@ -265,11 +267,11 @@ def fits_summary(experiment):
 
 @dataclass
 class TrainSettings:
-    """Scale of the training comparison (QUICK mode shrinks it)."""
+    """Scale of the training comparison; defaults: paper mode (notebook 05)."""
 
-    n_train: int = 1024
-    n_val: int = 512
-    n_test: int = 1024
+    n_train: int = 1024  # training samples, validation excluded
+    n_val: int = 512  # validation samples
+    n_test: int = 1024  # test samples
     epochs: int = 15
     batch_size: int = 128
     hidden: int = 48
@@ -290,9 +292,9 @@ def run_config(surrogate, w_leak, beta=BETA, seed=0, settings=None, task=None):
     DenseLIF(hidden, fixed leak) -> LeakyReadout(classes, fixed leak 0, last step, softmax) on
     the task's spike trains; the hidden leak is fixed (not trained) so the leak is the
     controlled variable, and the read-out is a perfect integrator of the hidden spikes. Adam,
-    cross-entropy, no learning-rate schedule; the last ``n_val`` training samples are the
-    validation set; the model is seeded once (not per epoch) and evaluated in batches of
-    ``batch_size``.
+    cross-entropy, no learning-rate schedule; ``n_train + n_val`` training samples (train_size),
+    the last ``n_val`` of them the validation set, and ``n_test`` test samples (test_size); the
+    model is seeded once (not per epoch) and evaluated in batches of ``batch_size``.
     """
     settings = settings or TrainSettings()
     task = task or TaskConfig()
@@ -317,9 +319,35 @@ def run_config(surrogate, w_leak, beta=BETA, seed=0, settings=None, task=None):
         eval_batch_size=settings.batch_size,
         learning_rate=settings.learning_rate,
         lr_factor=1.0,
+        train_size=settings.n_train + settings.n_val,
+        test_size=settings.n_test,
         validation=settings.n_val,
         epoch_seeds=False,
     )
+
+
+def settings_of(configs):
+    """The :class:`TrainSettings` of ``configs``: the scale they run at (as :func:`run_config`
+    or :func:`~lifsg.studies.config.quick_config` set it), seeds in order of first appearance.
+    ValueError if the configs differ in scale."""
+    seeds = tuple(dict.fromkeys(c.seed for c in configs))
+    found = [
+        TrainSettings(
+            n_train=c.train_size - c.validation,
+            n_val=c.validation,
+            n_test=c.test_size,
+            epochs=c.epochs,
+            batch_size=c.batch_size,
+            hidden=c.units[0],
+            learning_rate=c.learning_rate,
+            seeds=seeds,
+        )
+        for c in configs
+    ]
+    other = next((s for s in found if s != found[0]), None)
+    if other is not None:
+        raise ValueError(f"the configs differ in scale: {found[0]} and {other}")
+    return found[0]
 
 
 def default_configs(
@@ -332,26 +360,26 @@ def default_configs(
     return [run_config(sur, w, beta, seed, settings) for sur, w in pairs for seed in settings.seeds]
 
 
-def task_data(settings=None, task=None):
-    """The data of every run: ``((x_train + x_val, y_train + y_val), (x_test, y_test))`` from
-    fixed seeds (1, 2, 3); the validation samples are the last ``n_val`` training samples."""
-    settings = settings or TrainSettings()
+def task_data(config, task=None):
+    """The data of a run: ``((x_train + x_val, y_train + y_val), (x_test, y_test))`` from fixed
+    seeds (1, 2, 3): ``config.train_size`` training samples, the last ``config.validation`` of
+    them the validation set, and ``config.test_size`` test samples."""
     task = task or TaskConfig()
-    x_tr, y_tr = temporal_task(settings.n_train, task, seed=1)
-    x_va, y_va = temporal_task(settings.n_val, task, seed=2)
-    x_te, y_te = temporal_task(settings.n_test, task, seed=3)
+    x_tr, y_tr = temporal_task(config.train_size - config.validation, task, seed=1)
+    x_va, y_va = temporal_task(config.validation, task, seed=2)
+    x_te, y_te = temporal_task(config.test_size, task, seed=3)
     return (np.concatenate([x_tr, x_va]), np.concatenate([y_tr, y_va])), (x_te, y_te)
 
 
-def train_runs(configs, settings=None, task=None, progress=None):
+def train_runs(configs, task=None, progress=None):
     """Train every config (:func:`lifsg.studies.training.train`); return a list of run dicts.
 
-    The data are the same for all runs (:func:`task_data`); the seed sets the initial weights
-    and the shuffling. Each run: label, surrogate, beta, w_leak, seed, history (per epoch:
+    Runs of the same data sizes get the same data (:func:`task_data`); the seed sets the initial
+    weights and the shuffling. Each run: label, surrogate, beta, w_leak, seed, history (per epoch:
     loss, accuracy, val_loss, val_accuracy), test_loss, test_accuracy, seconds. ``progress``:
     optional callable given each finished run.
     """
-    data = task_data(settings, task)
+    datasets = {}
     runs = []
     logger = tf.get_logger()
     level = logger.level
@@ -359,8 +387,11 @@ def train_runs(configs, settings=None, task=None, progress=None):
     folder = tempfile.mkdtemp(prefix="lifsg-f5-")  # checkpoints, dropped afterwards
     try:
         for config in configs:
+            sizes = (config.train_size, config.validation, config.test_size)
+            if sizes not in datasets:
+                datasets[sizes] = task_data(config, task)
             start = time.perf_counter()
-            result = train(config, data, f"{folder}/{config.name}", verbose=0)
+            result = train(config, datasets[sizes], f"{folder}/{config.name}", verbose=0)
             history = result["history"]
             run = {
                 "label": label(config),
