@@ -19,6 +19,7 @@ from lifsg.figures import encodings as f4_figures
 from lifsg.figures import surrogate_equivalence as f5_figures
 from lifsg.studies import encodings as f4
 from lifsg.studies import surrogate_equivalence as f5
+from lifsg.studies import surrogate_training as f5_runs
 
 HAS_MNIST = (REPO / "data" / "mnist" / "mnist.npz").is_file() or any(
     (REPO / "data" / "mnist").glob("t10k-images-idx3-ubyte*")
@@ -282,7 +283,7 @@ def test_temporal_task_carries_class_only_in_timing():
 
 
 def test_run_config_fixes_the_leaks_and_sets_the_surrogate():
-    config = f5.run_config("esser", 0.15, 4.0, settings=f5.TrainSettings(hidden=6))
+    config = f5_runs.run_config("esser", 0.15, 4.0, settings=f5_runs.TrainSettings(hidden=6))
     model = studies.build_model(config)
     hidden = model.get_layer("dense_lif_0")
     assert hidden.units == 6 and not hidden.w_leak.trainable
@@ -293,8 +294,8 @@ def test_run_config_fixes_the_leaks_and_sets_the_surrogate():
     np.testing.assert_array_equal(readout.w_leak.numpy(), 0.0)
     assert model.input_shape == (None, TaskConfig().steps, TaskConfig().channels)
     assert model.output_shape == (None, TaskConfig().classes)
-    assert f5.label(f5.run_config("flat", 0.1)) == "flat, w_leak 0.1"
-    assert f5.label(config) == "esser (beta 4), w_leak 0.15"
+    assert f5_runs.label(f5_runs.run_config("flat", 0.1)) == "flat, w_leak 0.1"
+    assert f5_runs.label(config) == "esser (beta 4), w_leak 0.15"
 
 
 def test_train_runs_repeat_plain_fit_through_the_harness():
@@ -304,12 +305,12 @@ def test_train_runs_repeat_plain_fit_through_the_harness():
 
     import lifsg
 
-    settings = f5.TrainSettings(
+    settings = f5_runs.TrainSettings(
         n_train=64, n_val=32, n_test=32, epochs=2, batch_size=16, hidden=8, seeds=(3,)
     )
-    config = f5.run_config("superspike", 0.1, settings=settings, seed=3)
-    (run,) = f5.train_runs([config])
-    (x, y), (x_te, y_te) = f5.task_data(config)
+    config = f5_runs.run_config("superspike", 0.1, settings=settings, seed=3)
+    (run,) = f5_runs.train_runs([config])
+    (x, y), (x_te, y_te) = f5_runs.task_data(config)
     task = TaskConfig()
     keras.utils.set_random_seed(3)
     inputs = keras.Input((task.steps, task.channels))
@@ -409,7 +410,7 @@ def test_paper_mode_configs_and_data_are_those_of_the_committed_f5():
     for key in ("beta", "w_leak", "steps", "shaped", "profile_flat_leaks", "train_flat_leaks"):
         assert p[key.upper()] == settings[key], key
     assert vars(TaskConfig()) == settings["task"]
-    train = f5.TrainSettings(
+    train = f5_runs.TrainSettings(
         n_train=p["N_TRAIN"],
         n_val=p["N_VAL"],
         n_test=p["N_TEST"],
@@ -418,8 +419,10 @@ def test_paper_mode_configs_and_data_are_those_of_the_committed_f5():
         learning_rate=p["LEARNING_RATE"],
         seeds=tuple(range(p["SEED"], p["SEED"] + p["SEEDS"])),
     )
-    configs = f5.default_configs(p["TRAIN_FLAT_LEAKS"], p["SHAPED"], p["W_LEAK"], p["BETA"], train)
-    scale = f5.settings_of(configs)
+    configs = f5_runs.default_configs(
+        p["TRAIN_FLAT_LEAKS"], p["SHAPED"], p["W_LEAK"], p["BETA"], train
+    )
+    scale = f5_runs.settings_of(configs)
     assert scale == train and vars(scale) | {"seeds": list(scale.seeds)} == settings["train"]
     runs = [("flat", w) for w in settings["train_flat_leaks"]]
     runs += [(name, settings["w_leak"]) for name in settings["shaped"]]
@@ -431,28 +434,28 @@ def test_paper_mode_configs_and_data_are_those_of_the_committed_f5():
         assert {k: v for k, v in d.items() if k not in ("surrogate", "w_leak", "seed")} == (
             F5_PAPER_CONFIG
         )
-    (x, y), (x_te, y_te) = f5.task_data(configs[0])
+    (x, y), (x_te, y_te) = f5_runs.task_data(configs[0])
     assert len(x) == configs[0].train_size and len(x_te) == configs[0].test_size  # no cut
     assert (_digest(x, y), _digest(x_te, y_te)) == F5_PAPER_DIGESTS
 
 
 def test_quick_config_scales_the_f5_runs_and_their_data():
-    config = f5.run_config("sigmoid", 0.05, seed=2)
+    config = f5_runs.run_config("sigmoid", 0.05, seed=2)
     quick = studies.quick_config(config, train_size=100, test_size=40)
     before, after = config.to_dict(), quick.to_dict()
     changed = {k for k in after if after[k] != before[k]}
     assert changed == set("epochs batch_size units validation train_size test_size note".split())
     assert quick.steps == config.steps  # the spike trains' own steps
-    (x, y), (x_te, _) = f5.task_data(quick)
+    (x, y), (x_te, _) = f5_runs.task_data(quick)
     assert x.shape == (100, config.steps, TaskConfig().channels) and len(x_te) == 40
     x_val, y_val = temporal_task(quick.validation, seed=2)
     np.testing.assert_array_equal(x[-quick.validation :], x_val)
     np.testing.assert_array_equal(y[-quick.validation :], y_val)
-    assert f5.settings_of([quick]) == f5.TrainSettings(
+    assert f5_runs.settings_of([quick]) == f5_runs.TrainSettings(
         n_train=50, n_val=50, n_test=40, epochs=2, batch_size=32, hidden=32, seeds=(2,)
     )
     with pytest.raises(ValueError, match="differ in scale"):
-        f5.settings_of([config, quick])
+        f5_runs.settings_of([config, quick])
 
 
 def _fake_runs():
@@ -462,7 +465,7 @@ def _fake_runs():
             val = [1.5, 1.0 - acc / 2 + 0.01 * seed]
             runs.append(
                 {
-                    "label": f5.label(f5.run_config(sur, w)),
+                    "label": f5_runs.label(f5_runs.run_config(sur, w)),
                     "surrogate": sur,
                     "beta": None if sur == "flat" else 10.0,
                     "w_leak": w,
@@ -483,18 +486,18 @@ def _fake_runs():
 
 def test_summary_tuning_and_comparison():
     runs = _fake_runs()
-    summary = f5.summarize_runs(runs)
+    summary = f5_runs.summarize_runs(runs)
     assert len(summary) == 3
-    tuned = f5.tuned_flat(summary)
+    tuned = f5_runs.tuned_flat(summary)
     assert tuned == "flat, w_leak 0.1"
     assert summary[tuned]["test_accuracy"]["mean"] == pytest.approx(0.905)
-    cmp = f5.compare(summary, tuned)
+    cmp = f5_runs.compare(summary, tuned)
     assert cmp["superspike (beta 10), w_leak 0.05"]["test_accuracy_difference"] == pytest.approx(
         -0.02
     )
     fig, data = f5_figures.learning_curves_figure(runs, highlight=tuned)
     assert len(data["epoch"]) == len(runs) * 2
-    text = f5.findings({}, summary, tuned)
+    text = f5_runs.findings({}, summary, tuned)
     assert "tuned flat = flat, w_leak 0.1" in text and "superspike" in text
 
 

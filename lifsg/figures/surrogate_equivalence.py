@@ -19,10 +19,10 @@ from lifsg.studies.surrogate_equivalence import (
     STEPS,
     THRESHOLD,
     W_LEAK,
-    by_label,
     error_profile_experiment,
     flat_profiles,
 )
+from lifsg.studies.surrogate_training import by_label
 
 CASE_TITLES = {
     ("spike", "ramp"): "loss on the spike step only, $L = y_T$",

@@ -16,7 +16,8 @@ study; :mod:`lifsg.figures` only draws what they produce.
   where each run stands;
 - per paper item: :mod:`~lifsg.studies.lif_unit` (F1), :mod:`~lifsg.studies.operating_modes`
   (F2), :mod:`~lifsg.studies.phase_diagram` (F3), :mod:`~lifsg.studies.encodings` (F4),
-  :mod:`~lifsg.studies.surrogate_equivalence` (F5), :mod:`~lifsg.studies.mnist` (F6),
+  :mod:`~lifsg.studies.surrogate_equivalence` (F5, error profiles) and
+  :mod:`~lifsg.studies.surrogate_training` (F5, learning curves), :mod:`~lifsg.studies.mnist` (F6),
   :mod:`~lifsg.studies.flowers` (F7), :mod:`~lifsg.studies.fashion_mnist`;
 - :mod:`~lifsg.studies.sparsity`: spike counts and SynOps of the stored models (the tables'
   sparsity columns) and one image's spikes for a raster plot.
