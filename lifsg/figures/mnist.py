@@ -260,7 +260,7 @@ def table_figure(rows, note="", dataset="F6 MNIST"):
         ]
         for r in rows
     ]
-    fig = Figure(figsize=(10, 0.9 + 0.3 * len(rows)), layout="constrained")
+    fig = Figure(figsize=(12.5, 0.9 + 0.3 * len(rows)), layout="constrained")
     ax = fig.add_subplot()
     ax.axis("off")
     table = ax.table(cellText=cells, colLabels=cols, loc="center", cellLoc="left")
