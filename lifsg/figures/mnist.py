@@ -166,28 +166,32 @@ def results_table(results, accuracies=None, published=PUBLISHED, activity=None):
     return rows
 
 
+def _missing(value):
+    """True for the empty cell of a published row and for NaN (not measured)."""
+    return value == "" or value != value
+
+
 def _percent(mean, std):
-    if mean == "" or mean != mean:
+    if _missing(mean):
         return ""
-    text = f"{100 * mean:.2f}"
-    return text + (f" ± {100 * std:.2f}" if std == std and std != "" else "")
+    return f"{100 * mean:.2f}" + ("" if _missing(std) else f" ± {100 * std:.2f}")
 
 
 def _synops(row):
     """``"1.66e+05 (13 %)"``: SynOps per image and their share of the dense MACs, or ""."""
     synops, macs = row["synops_per_image"], row["dense_macs_per_image"]
-    if synops == "" or synops != synops:
+    if _missing(synops):
         return ""
     return f"{synops:.3g} ({100 * synops / macs:.2g} %)" if macs else f"{synops:.3g}"
 
 
 def _seconds(value):
-    return "" if value == "" or value != value else f"{value:.0f}"
+    return "" if _missing(value) else f"{value:.0f}"
 
 
 def _rate(row):
     rate = row["hidden_spikes_per_neuron_step"]
-    return "" if rate == "" or rate != rate else f"{rate:.3f}"
+    return "" if _missing(rate) else f"{rate:.3f}"
 
 
 def table_markdown(rows):
